@@ -1,0 +1,59 @@
+# l2t developer entry points. `make help` lists them; CI runs `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: ## build the Rust extension (release) and install l2t with its runtime dependencies
+	$(PIP) install -q "maturin>=1.5,<2"
+	$(PIP) install -q numpy tokenizers
+	$(PYTHON) -m maturin build --release --quiet --out target/wheels
+	$(PIP) install -q --force-reinstall --no-deps target/wheels/l2t-*.whl
+
+.PHONY: install-test
+install-test: install ## install l2t plus the test dependencies
+	$(PIP) install -q pytest pytest-timeout hypothesis pyarrow blingfire==0.1.8 ruff
+
+.PHONY: demo
+demo: install ## install, then run l2t's main job on an embedded corpus (no downloads)
+	l2t demo
+
+.PHONY: lint
+lint: ## cargo fmt --check, clippy -D warnings, the pyo3-free core check, ruff
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@if cargo tree -p l2t-core -e normal | grep -q pyo3; then echo "l2t-core must not depend on pyo3"; exit 1; fi
+	$(PYTHON) -m ruff check python tests benches scripts
+	$(PYTHON) -m ruff format --check python tests benches scripts
+
+.PHONY: test-rust
+test-rust: ## the Rust unit, property and golden tests
+	cargo test --workspace --release
+
+.PHONY: test-python
+test-python: install-test ## the Python suite
+	$(PYTHON) -m pytest tests
+
+.PHONY: test
+test: install-test lint test-rust test-python ## install, lint, and run the whole suite (what CI runs)
+
+.PHONY: bench
+bench: install ## the engine benchmark (JSON into benches/results/)
+	$(PYTHON) benches/bench_engine.py
+
+.PHONY: fmt
+fmt: ## format Rust and Python sources
+	cargo fmt --all
+	$(PYTHON) -m ruff format python tests benches scripts
+	$(PYTHON) -m ruff check --fix python tests benches scripts
+
+.PHONY: clean
+clean: ## remove build outputs
+	cargo clean
+	rm -rf target/wheels .pytest_cache .ruff_cache

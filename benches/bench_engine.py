@@ -1,0 +1,139 @@
+"""End-to-end engine benchmark: text in, packed rows out, next to a plain HF encode of the same text.
+
+The novels of ``../shared/data/english-novels-100`` are cut into ~4 KB documents (whole lines). In
+the same process, on the same documents, it times:
+
+- ``hf_encode``: the plain Hugging Face ``tokenizers`` encode of every document, one thread (the
+  baseline: what tokenizing the corpus costs at all);
+- ``l2t_paper_1t`` / ``l2t_paper_2t``: ``Engine(profile="paper").generate(docs)`` with 1 and 2
+  threads: sentence splitting, task choice, all 14 tasks, anchors, exact ids, packing;
+
+and reports MB/s of input text, output tokens/s and the ratio to the baseline, plus a spot check
+that sampled examples' ids equal the HF encode of their text. Results go to JSON with the machine.
+
+    python benches/bench_engine.py [--mb 61] [--tokenizer mistral-7b-v0.1] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("L2T_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def novel_documents(limit_bytes: int, target: int = 4000) -> list[str]:
+    corpus = SHARED / "english-novels-100" / "corpus"
+    docs: list[str] = []
+    size = 0
+    for path in sorted(corpus.glob("*.txt")):
+        text = path.read_text(encoding="utf-8-sig").replace("\r", "")
+        buf: list[str] = []
+        n = 0
+        for line in text.split("\n"):
+            buf.append(line)
+            n += len(line) + 1
+            if n >= target:
+                doc = "\n".join(buf).strip()
+                if doc:
+                    docs.append(doc)
+                    size += len(doc.encode())
+                buf, n = [], 0
+                if size >= limit_bytes:
+                    return docs
+    return docs
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=100.0, help="input size cap in MB (all: ~61)")
+    parser.add_argument("--tokenizer", default="mistral-7b-v0.1")
+    parser.add_argument("--out", default=str(ROOT / "benches" / "results" / "engine.json"))
+    args = parser.parse_args()
+
+    tok_path = SHARED / "tokenizers" / args.tokenizer / "tokenizer.json"
+    if not tok_path.exists() or not (SHARED / "english-novels-100").exists():
+        print(f"shared data not found under {SHARED}; set L2T_SHARED_DATA", file=sys.stderr)
+        return 1
+    import tokenizers
+
+    import l2t
+
+    docs = novel_documents(int(args.mb * 1e6))
+    mb = sum(len(d.encode()) for d in docs) / 1e6
+    hf = tokenizers.Tokenizer.from_file(str(tok_path))
+    hf.no_padding()
+    hf.no_truncation()
+    print(f"{len(docs)} documents, {mb:.1f} MB, tokenizer {args.tokenizer}", flush=True)
+
+    t_hf, ids = timed(lambda: [hf.encode(d).ids for d in docs])
+    hf_tokens = sum(len(i) for i in ids)
+    results: dict[str, dict] = {
+        "hf_encode": {"seconds": t_hf, "mb_per_s": mb / t_hf, "tokens_per_s": hf_tokens / t_hf}
+    }
+    print(f"hf_encode: {mb / t_hf:.2f} MB/s", flush=True)
+
+    for threads in (1, 2):
+        engine = l2t.Engine(str(tok_path), profile="paper", seed=0, threads=threads)
+        t, batch = timed(lambda engine=engine: engine.generate(docs))
+        tokens = int(batch.segment_lengths.sum())
+        name = f"l2t_paper_{threads}t"
+        results[name] = {
+            "seconds": t,
+            "mb_per_s": mb / t,
+            "output_tokens_per_s": tokens / t,
+            "rows": batch.num_rows,
+            "fill_rate": batch.fill_rate(),
+            "ratio_vs_hf_encode": t_hf / t,
+        }
+        print(f"{name}: {mb / t:.2f} MB/s, {tokens / t / 1e6:.2f} M tokens/s, "
+              f"{t_hf / t:.2f}x hf_encode", flush=True)  # fmt: skip
+    results["l2t_paper_2t"]["speedup_vs_1t"] = (
+        results["l2t_paper_1t"]["seconds"] / results["l2t_paper_2t"]["seconds"]
+    )
+
+    engine = l2t.Engine(str(tok_path), profile="paper", seed=0)
+    sample = random.Random(0).sample(docs, min(300, len(docs)))
+    examples = engine.examples(sample)
+    exact = sum(e.ids.tolist() == hf.encode(e.text).ids for e in examples)
+    results["exactness_spot_check"] = {"examples": len(examples), "exact": exact}
+    print(f"exact: {exact}/{len(examples)} sampled examples", flush=True)
+
+    report = {
+        "benchmark": "engine_end_to_end",
+        "input": {"documents": len(docs), "mb": mb, "tokenizer": args.tokenizer},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "l2t": l2t.__version__,
+            "tokenizers": tokenizers.__version__,
+        },
+        "results": results,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0 if exact == len(examples) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

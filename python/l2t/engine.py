@@ -1,0 +1,246 @@
+"""The public engine: documents in, L2T examples or packed training rows out.
+
+The work happens in Rust with the GIL released; this module turns arguments into the core's
+inputs and wraps its buffers as numpy arrays (zero-copy) and Arrow tables. An :class:`Engine`
+pickles as its configuration and tokenizer JSON, so it crosses into DataLoader workers (fork or
+spawn) and is rebuilt there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from l2t import _l2t
+from l2t.tasks import task_id, task_name
+from l2t.tokenizer import tokenizer_json
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+PROFILES = ("paper", "default")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example.
+
+    ``ids`` equals the tokenizer's encoding of ``text`` (special tokens as its post-processor adds
+    them), followed by EOS under the ``default`` profile.
+    """
+
+    doc: int
+    task: str
+    prompt: str
+    completion: str
+    text: str
+    ids: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    """Packed rows of ``seq_len`` ids with their segments (one segment per example or raw piece).
+
+    Segments of row ``r`` are ``row_offsets[r]:row_offsets[r + 1]`` of the ``segment_*`` arrays;
+    they fill the row from the start, and the rest of the row is padding (``pad_id``).
+    """
+
+    input_ids: np.ndarray
+    row_offsets: np.ndarray
+    segment_lengths: np.ndarray
+    segment_tasks: np.ndarray
+    segment_docs: np.ndarray
+    pad_id: int
+    stats: dict[str, Any] = field(repr=False)
+
+    @property
+    def num_rows(self) -> int:
+        """Number of packed rows."""
+        return int(self.input_ids.shape[0])
+
+    @property
+    def seq_len(self) -> int:
+        """Length of each row."""
+        return int(self.input_ids.shape[1])
+
+    def fill_rate(self) -> float:
+        """Share of row slots holding example or raw tokens rather than pads."""
+        slots = self.input_ids.size
+        return float(self.segment_lengths.sum()) / slots if slots else 0.0
+
+    def segment_ids(self) -> np.ndarray:
+        """Per token, the 1-based index of its segment within the row; 0 on pads."""
+        out = np.zeros(self.input_ids.shape, dtype=np.int32)
+        for r in range(self.num_rows):
+            lo, hi = int(self.row_offsets[r]), int(self.row_offsets[r + 1])
+            lengths = self.segment_lengths[lo:hi]
+            out[r, : int(lengths.sum())] = np.repeat(np.arange(1, hi - lo + 1), lengths)
+        return out
+
+    def position_ids(self) -> np.ndarray:
+        """Positions restarting at 0 at each segment (pads continue from the last segment)."""
+        seg = self.segment_ids()
+        pos = np.zeros(seg.shape, dtype=np.int64)
+        for r in range(self.num_rows):
+            starts = np.flatnonzero(np.diff(seg[r], prepend=-1))
+            idx = np.arange(seg.shape[1])
+            pos[r] = idx - np.repeat(starts, np.diff(np.append(starts, seg.shape[1])))
+        return pos
+
+    def labels(self, *, ignore_pads: bool = True) -> np.ndarray:
+        """Next-token labels aligned with ``input_ids`` (int64); pads are -100 when ignored.
+
+        The ``paper`` profile trains on pads (label = pad id); pass ``ignore_pads=False`` for that.
+        """
+        labels = self.input_ids.astype(np.int64)
+        if ignore_pads:
+            labels[self.segment_ids() == 0] = -100
+        return labels
+
+    def to_arrow(self) -> pa.Table:
+        """The rows as a pyarrow Table (ids and the 1-D arrays are not copied)."""
+        import pyarrow as pa
+
+        ids = pa.array(self.input_ids.reshape(-1))
+        rows = pa.FixedSizeListArray.from_arrays(ids, self.seq_len)
+        offsets = pa.array(self.row_offsets.astype(np.int64))
+
+        def lists(values: np.ndarray) -> pa.Array:
+            return pa.LargeListArray.from_arrays(offsets, pa.array(values))
+
+        return pa.table(
+            {
+                "input_ids": rows,
+                "segment_lengths": lists(self.segment_lengths),
+                "segment_tasks": lists(self.segment_tasks),
+                "segment_docs": lists(self.segment_docs),
+            }
+        )
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """Arrow PyCapsule stream interface (pyarrow, polars, duckdb import it directly)."""
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
+
+
+class Engine:
+    """Generates L2T examples and packed rows.
+
+    Args:
+        tokenizer: a path to ``tokenizer.json`` (or its directory), a ``tokenizers.Tokenizer``, a
+            transformers fast tokenizer, or the JSON text.
+        profile: ``"paper"`` reproduces the reference exactly in distribution (BOS per example,
+            no EOS, worst-fit packing, pads trained on); ``"default"`` adds EOS per example and
+            best-fit packing. See ``TASKS.md`` decision 9.
+        seed: keys every random draw; the same seed and input give byte-identical output.
+        **overrides: any option of the profile (``seq_len``, ``max_length``, ``min_words``,
+            ``chunk_tokens``, ``stopwords``, ``task_weights``, ``eos_per_example``, ``pad_id``,
+            ``packing``, ``pack_window``, ``mixing``, ``raw_ratio``, ``mix_block``, ``threads``).
+
+    >>> engine = Engine("tokenizer.json", profile="paper", seed=1)  # doctest: +SKIP
+    >>> engine.examples(["A document. With sentences."] , task="half")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, tokenizer: Any, *, profile: str = "default", seed: int = 0, **overrides: Any
+    ) -> None:
+        if profile not in PROFILES:
+            raise _l2t.ConfigError(f"unknown profile {profile!r}; choose one of {PROFILES}")
+        self._tokenizer_json = tokenizer_json(tokenizer)
+        self._profile = profile
+        self._overrides = {"seed": seed, **overrides}
+        self._inner = _l2t.Engine(self._tokenizer_json, profile, json.dumps(self._overrides))
+        self.config: dict[str, Any] = json.loads(self._inner.config_json())
+
+    @property
+    def profile(self) -> str:
+        """``"paper"`` or ``"default"``."""
+        return self._profile
+
+    @property
+    def pad_id(self) -> int:
+        """The id that pads rows."""
+        return int(self._inner.pad_id)
+
+    @property
+    def eos_id(self) -> int | None:
+        """The tokenizer's end-of-sequence id, if it has one l2t recognises."""
+        return self._inner.eos_id
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "tokenizer_json": self._tokenizer_json,
+            "profile": self._profile,
+            "overrides": self._overrides,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["tokenizer_json"], profile=state["profile"], **state["overrides"]
+        )
+
+    def __repr__(self) -> str:
+        return f"Engine(profile={self._profile!r}, seed={self.config['seed']})"
+
+    def examples(
+        self,
+        texts: Iterable[str],
+        *,
+        task: str | None = None,
+        token_counts: Sequence[int | None] | None = None,
+    ) -> list[Example]:
+        """L2T examples for `texts`, in document order.
+
+        Args:
+            texts: the documents (a document is one string; its sentences are found by l2t).
+            task: force this task for every document (single-task ablations); by default each
+                document draws one task uniformly among those it is eligible for.
+            token_counts: per-document token counts for the chunk budget (e.g. FineWeb's
+                ``metadata.token_count``); by default l2t counts with the tokenizer.
+        """
+        return self.examples_with_stats(texts, task=task, token_counts=token_counts)[0]
+
+    def examples_with_stats(
+        self,
+        texts: Iterable[str],
+        *,
+        task: str | None = None,
+        token_counts: Sequence[int | None] | None = None,
+    ) -> tuple[list[Example], dict[str, Any]]:
+        """Like :meth:`examples`, with the counters of what was made and dropped."""
+        if task is not None:
+            task_id(task)  # validates the name with a clear error
+        meta, ids, offsets, stats = self._inner.examples(
+            texts, task=task, token_counts=_counts(token_counts)
+        )
+        ids_np, off = np.asarray(ids), np.asarray(offsets)
+        out = [
+            Example(doc, task_name(tid), prompt, completion, text, ids_np[off[i] : off[i + 1]])
+            for i, (doc, tid, prompt, completion, text) in enumerate(meta)
+        ]
+        return out, json.loads(stats)
+
+    def generate(
+        self, texts: Iterable[str], *, token_counts: Sequence[int | None] | None = None
+    ) -> PackedBatch:
+        """Packed rows of ``seq_len`` for `texts`: L2T examples, mixed with raw text as configured."""
+        ids, row_offsets, seg_len, seg_task, seg_doc, stats = self._inner.generate(
+            texts, token_counts=_counts(token_counts)
+        )
+        seq_len = int(self.config["seq_len"])
+        return PackedBatch(
+            input_ids=np.asarray(ids).reshape(-1, seq_len),
+            row_offsets=np.asarray(row_offsets),
+            segment_lengths=np.asarray(seg_len),
+            segment_tasks=np.asarray(seg_task),
+            segment_docs=np.asarray(seg_doc),
+            pad_id=self.pad_id,
+            stats=json.loads(stats),
+        )
+
+
+def _counts(token_counts: Sequence[int | None] | None) -> list[int | None] | None:
+    return None if token_counts is None else [None if c is None else int(c) for c in token_counts]

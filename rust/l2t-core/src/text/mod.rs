@@ -1,0 +1,2 @@
+pub mod pychars;
+pub mod sentences;

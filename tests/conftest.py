@@ -1,0 +1,58 @@
+"""Shared fixtures: the repository's own fixtures, and the shared data when it is present.
+
+Tests that need ``../shared/data`` (real tokenizers, reference samples, BLiMP, the novels) skip
+with the reason when it is absent; the core suite runs on ``tests/fixtures`` alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED = Path(os.environ.get("L2T_SHARED_DATA", ROOT.parent / "shared" / "data"))
+TOKENIZERS = SHARED / "tokenizers"
+REFERENCE = SHARED / "reference-samples"
+MAX_EXAMPLES = int(os.environ.get("L2T_MAX_EXAMPLES", "40"))
+
+REAL_TOKENIZERS = ("gpt2", "mistral-7b-v0.1", "bert-base-uncased")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def shared_or_skip(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared data not present: {path} (set L2T_SHARED_DATA to run this test)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixture_docs() -> list[str]:
+    return [r["text"] for r in read_jsonl(FIXTURES / "docs.jsonl")]
+
+
+@pytest.fixture(scope="session")
+def fixture_tokenizer() -> str:
+    return (FIXTURES / "bpe-pydoc-2k.json").read_text(encoding="utf-8")
+
+
+def hf_tokenizer(name: str):
+    """A `tokenizers.Tokenizer` for a shared tokenizer, padding and truncation disabled."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(shared_or_skip(TOKENIZERS / name / "tokenizer.json")))
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+@pytest.fixture(scope="session")
+def reference_docs() -> list[str]:
+    return [r["text"] for r in read_jsonl(shared_or_skip(REFERENCE / "docs.jsonl"))]
