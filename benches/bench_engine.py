@@ -1,4 +1,4 @@
-"""End-to-end engine benchmark: text in, packed rows out, next to a plain HF encode of the same text.
+"""End-to-end engine benchmark: text in, packed rows out, beside a plain HF encode of the text.
 
 The novels of ``../shared/data/english-novels-100`` are cut into ~4 KB documents (whole lines). In
 the same process, on the same documents, it times:

@@ -59,7 +59,9 @@ def test_generate_packs_every_example_once(fixture_tokenizer, fixture_docs, prof
         for s in range(lo, hi):
             n = int(batch.segment_lengths[s])
             ids = tuple(batch.input_ids[r, pos : pos + n].tolist())
-            segments.append((int(batch.segment_docs[s]), l2t.task_name(batch.segment_tasks[s]), ids))
+            segments.append(
+                (int(batch.segment_docs[s]), l2t.task_name(batch.segment_tasks[s]), ids)
+            )
             pos += n
         assert (batch.input_ids[r, pos:] == batch.pad_id).all()
     expected = [(e.doc, e.task, tuple(e.ids.tolist())) for e in examples]
@@ -109,7 +111,7 @@ def test_shared_mixing_uses_every_document_twice(fixture_tokenizer, fixture_docs
 
 def test_views_labels_positions_and_arrow(fixture_tokenizer, fixture_docs):
     pa = pytest.importorskip("pyarrow")
-    engine = l2t.Engine(fixture_tokenizer, seed=1, seq_len=512)
+    engine = l2t.Engine(fixture_tokenizer, seed=1)
     batch = engine.generate(fixture_docs[:6])
     # numpy views share the Rust buffer.
     assert not batch.input_ids.flags.owndata
@@ -122,7 +124,7 @@ def test_views_labels_positions_and_arrow(fixture_tokenizer, fixture_docs):
     assert pos[0, 0] == 0 and pos[0, first] == 0 and pos[0, first - 1] == first - 1
     table = batch.to_arrow()
     assert table.num_rows == batch.num_rows
-    assert table.schema.field("input_ids").type == pa.list_(pa.uint32(), 512)
+    assert table.schema.field("input_ids").type == pa.list_(pa.uint32(), 2048)
     assert pa.table(batch).equals(table)  # through the Arrow PyCapsule stream
     row0 = table.column("segment_lengths")[0].as_py()
     assert row0 == batch.segment_lengths[: batch.row_offsets[1]].tolist()
@@ -153,7 +155,6 @@ def test_cli_tasks_and_preview(tmp_path, fixture_tokenizer, fixture_docs):
     bad = subprocess.run([*run, "preview", "--tokenizer", str(tmp_path / "nope.json")],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "nope.json" in bad.stderr
-
 
 
 def test_documents_given_as_token_ids(fixture_tokenizer, fixture_docs):

@@ -1,4 +1,4 @@
-"""Bad input: a typed error naming the problem, or a counted skip; never a panic or a silent drop."""
+"""Bad input: a typed error naming the problem, or a counted skip; never a panic or silent drop."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_unparsable_tokenizer(tmp_path):
     bad.write_text("{ truncated")
     with pytest.raises(l2t.TokenizerError):
         l2t.Engine(bad)
-    with pytest.raises(l2t.TokenizerError, match="missing.json"):
+    with pytest.raises(l2t.TokenizerError, match=r"missing\.json"):
         l2t.Engine(tmp_path / "missing.json")
     with pytest.raises(TypeError):
         l2t.Engine(12345)

@@ -12,9 +12,9 @@ import os
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 
 import l2t
+from conftest import FIXTURES
 
 GOLDEN = FIXTURES / "golden"
 
@@ -40,7 +40,9 @@ def digest_batch(batch: l2t.PackedBatch) -> dict:
         "segment_tasks": batch.segment_tasks,
         "segment_docs": batch.segment_docs,
     }
-    return {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() for k, v in arrays.items()}
+    return {
+        k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest() for k, v in arrays.items()
+    }
 
 
 @pytest.mark.parametrize("profile", ["paper", "default"])

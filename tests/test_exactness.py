@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import REAL_TOKENIZERS, hf_tokenizer
 
 import l2t
+from conftest import REAL_TOKENIZERS, hf_tokenizer
 
 TASKS = [t.name for t in l2t.tasks()]
 

@@ -13,9 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 import l2t
+from conftest import ROOT
 
 MASKS = ["[MASK]", "___", "@@@", "###", "+++", "<<>>", "(())", "$$$"]
 ANCHORS = ["Answer:", "Response:", "A:", "(A)", "A)", "A.", ""]
@@ -100,7 +100,7 @@ def test_typo(make):
         src, out = ex.completion, ex.prompt
         assert len(src) == len(out)
         n_valid = sum(c.isalnum() for c in src)
-        changed = [(a, b) for a, b in zip(src, out) if a != b]
+        changed = [(a, b) for a, b in zip(src, out, strict=True) if a != b]
         assert len(changed) <= max(1, round(n_valid * 0.08))
         for a, b in changed:
             assert a.isalnum()
@@ -118,7 +118,7 @@ def test_masked_word(make):
     for ex in make("masked_word"):
         words, masked = ex.completion.split(), ex.prompt.split()
         assert len(words) == len(masked)
-        changed = [(a, b) for a, b in zip(words, masked) if a != b]
+        changed = [(a, b) for a, b in zip(words, masked, strict=True) if a != b]
         k = round(0.15 * len(words))
         already = sum(w in MASKS for w in words)
         assert k - already <= len(changed) <= k
@@ -130,7 +130,7 @@ def test_random_word(make):
         words, out = ex.completion.split(), ex.prompt.split()
         assert ex.completion == " ".join(words)
         assert len(words) == len(out)
-        changed = [(a, b) for a, b in zip(words, out) if a != b]
+        changed = [(a, b) for a, b in zip(words, out, strict=True) if a != b]
         # A replacement can equal the original word, so fewer changes than draws are possible.
         assert len(changed) <= max(1, round(len(words) * 0.10))
         for a, b in changed:
@@ -142,7 +142,7 @@ def test_shuffle(make):
     for ex in make("shuffle"):
         words, out = ex.completion.split(), ex.prompt.split()
         assert Counter(words) == Counter(out)
-        moved = sum(a != b for a, b in zip(words, out))
+        moved = sum(a != b for a, b in zip(words, out, strict=True))
         assert moved <= 2 * max(1, round(len(words) * 0.10))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def documents_from_text(text: str, *, target_chars: int = 4000) -> Iterator[str]:
-    """Cuts text into documents of whole paragraphs (blank-line separated), about `target_chars` long."""
+    """Cuts text into documents of whole paragraphs (blank-line separated) of ~`target_chars`."""
     text = text.replace("\r\n", "\n").lstrip("\ufeff")
     buf: list[str] = []
     size = 0

@@ -142,6 +142,7 @@ class Engine:
 
     >>> engine = Engine("tokenizer.json", profile="paper", seed=1)  # doctest: +SKIP
     >>> engine.examples(["A document. With sentences."] , task="half")  # doctest: +SKIP
+
     """
 
     def __init__(
@@ -200,6 +201,7 @@ class Engine:
                 document draws one task uniformly among those it is eligible for.
             token_counts: per-document token counts for the chunk budget (e.g. FineWeb's
                 ``metadata.token_count``); by default l2t counts with the tokenizer.
+
         """
         return self.examples_with_stats(texts, task=task, token_counts=token_counts)[0]
 
@@ -226,7 +228,7 @@ class Engine:
     def generate(
         self, texts: Iterable[str], *, token_counts: Sequence[int | None] | None = None
     ) -> PackedBatch:
-        """Packed rows of ``seq_len`` for `texts`: L2T examples, mixed with raw text as configured."""
+        """Packed rows of ``seq_len``: L2T examples of `texts`, mixed with raw text as configured."""
         ids, row_offsets, seg_len, seg_task, seg_doc, stats = self._inner.generate(
             texts, token_counts=_counts(token_counts)
         )

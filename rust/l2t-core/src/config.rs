@@ -144,10 +144,16 @@ impl EngineConfig {
             return bad("pack_window, mix_block and threads must be positive".into());
         }
         if !(0.0..=1.0).contains(&self.raw_ratio) {
-            return bad(format!("raw_ratio must be in [0, 1], not {}", self.raw_ratio));
+            return bad(format!(
+                "raw_ratio must be in [0, 1], not {}",
+                self.raw_ratio
+            ));
         }
         if self.stopwords != 179 && self.stopwords != 198 {
-            return bad(format!("stopwords must be 179 or 198, not {}", self.stopwords));
+            return bad(format!(
+                "stopwords must be 179 or 198, not {}",
+                self.stopwords
+            ));
         }
         self.weights().map(|_| ())
     }
@@ -167,7 +173,9 @@ impl EngineConfig {
             w[usize::from(Task::from_name(name)?.id())] = weight;
         }
         if w.iter().all(|&x| x == 0.0) {
-            return Err(L2tError::Config("task_weights gives every task weight 0".into()));
+            return Err(L2tError::Config(
+                "task_weights gives every task weight 0".into(),
+            ));
         }
         Ok(w)
     }
@@ -183,18 +191,26 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::float_cmp)] // weights are copied from JSON, not computed: exact
     fn overrides_apply_and_unknown_keys_are_refused() {
-        let c = EngineConfig::with_overrides(Profile::Paper, r#"{"seed": 3, "seq_len": 1024}"#).unwrap();
+        let c = EngineConfig::with_overrides(Profile::Paper, r#"{"seed": 3, "seq_len": 1024}"#)
+            .unwrap();
         assert_eq!((c.seed, c.seq_len, c.packing), (3, 1024, Packing::WorstFit));
         assert!(EngineConfig::with_overrides(Profile::Paper, r#"{"sede": 3}"#).is_err());
         assert!(EngineConfig::with_overrides(Profile::Paper, r#"{"raw_ratio": 2}"#).is_err());
         assert!(EngineConfig::with_overrides(Profile::Paper, "[]").is_err());
-        let w = EngineConfig::with_overrides(Profile::Default, r#"{"task_weights": {"mlm": 2, "half": 1}}"#)
-            .unwrap()
-            .weights()
-            .unwrap();
+        let w = EngineConfig::with_overrides(
+            Profile::Default,
+            r#"{"task_weights": {"mlm": 2, "half": 1}}"#,
+        )
+        .unwrap()
+        .weights()
+        .unwrap();
         assert_eq!(w[usize::from(Task::MaskedWord.id())], 2.0);
         assert_eq!(w[usize::from(Task::Shuffle.id())], 0.0);
-        assert!(EngineConfig::with_overrides(Profile::Default, r#"{"task_weights": {"x": 1}}"#).is_err());
+        assert!(
+            EngineConfig::with_overrides(Profile::Default, r#"{"task_weights": {"x": 1}}"#)
+                .is_err()
+        );
     }
 }

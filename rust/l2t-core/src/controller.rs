@@ -24,7 +24,12 @@ pub fn candidates(n_sentences: usize, has_previous: bool) -> Vec<Task> {
         Task::Space,
     ];
     if n_sentences >= 3 {
-        out.extend([Task::FillMiddle, Task::CharCount, Task::TokenType, Task::Reordering]);
+        out.extend([
+            Task::FillMiddle,
+            Task::CharCount,
+            Task::TokenType,
+            Task::Reordering,
+        ]);
     } else {
         out.extend([Task::CharCount, Task::TokenType]);
     }
@@ -44,7 +49,11 @@ pub fn choose_task(candidates: &[Task], weights: &[f64; 14], rng: &mut Rng) -> O
         .collect();
     let first = *eligible.first()?;
     let w0 = weights[usize::from(first.id())];
-    if eligible.iter().all(|t| weights[usize::from(t.id())] == w0) {
+    // Equal weights (bit for bit) take the uniform draw the reference makes.
+    if eligible
+        .iter()
+        .all(|t| weights[usize::from(t.id())].to_bits() == w0.to_bits())
+    {
         return rng.choice(&eligible).copied();
     }
     let total: f64 = eligible.iter().map(|t| weights[usize::from(t.id())]).sum();
@@ -126,7 +135,10 @@ mod tests {
         // Fewer blocks than n when sentences run out.
         assert_eq!(chunk(Task::Half, &sents(2), 5000, 512).len(), 2);
         // No sentences: one empty block when n <= 1, none otherwise.
-        assert_eq!(chunk(Task::Half, &[], 10, 512), vec![Chunk::String(String::new())]);
+        assert_eq!(
+            chunk(Task::Half, &[], 10, 512),
+            vec![Chunk::String(String::new())]
+        );
         assert!(chunk(Task::Half, &[], 5000, 512).is_empty());
         // Fill Middle uses 2n+1 blocks.
         assert_eq!(chunk(Task::FillMiddle, &sents(10), 600, 512).len(), 3);
@@ -138,9 +150,15 @@ mod tests {
         w[usize::from(Task::Shuffle.id())] = 0.0;
         let mut rng = Rng::new(0, 0, Purpose::TaskChoice);
         for _ in 0..1000 {
-            assert_ne!(choose_task(&candidates(5, true), &w, &mut rng), Some(Task::Shuffle));
+            assert_ne!(
+                choose_task(&candidates(5, true), &w, &mut rng),
+                Some(Task::Shuffle)
+            );
         }
-        assert_eq!(choose_task(&candidates(5, true), &[0.0; 14], &mut rng), None);
+        assert_eq!(
+            choose_task(&candidates(5, true), &[0.0; 14], &mut rng),
+            None
+        );
         let mut only = [0.0; 14];
         only[usize::from(Task::Half.id())] = 2.0;
         only[usize::from(Task::One.id())] = 1.0;

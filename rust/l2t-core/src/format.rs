@@ -37,9 +37,18 @@ mod tests {
 
     #[test]
     fn joining_rules_follow_the_reference() {
-        assert_eq!(join_with_anchor("The", "The cat", "A."), "The\n\nA. The cat");
-        assert_eq!(join_with_anchor("p", " second half", "Answer:"), "p\n\nAnswer: second half");
-        assert_eq!(join_with_anchor("p", " second half", ""), "p\n\n second half");
+        assert_eq!(
+            join_with_anchor("The", "The cat", "A."),
+            "The\n\nA. The cat"
+        );
+        assert_eq!(
+            join_with_anchor("p", " second half", "Answer:"),
+            "p\n\nAnswer: second half"
+        );
+        assert_eq!(
+            join_with_anchor("p", " second half", ""),
+            "p\n\n second half"
+        );
         assert_eq!(join_with_anchor("p", "c", ""), "p\n\nc");
     }
 }

@@ -65,16 +65,13 @@ fn best_fit_decreasing(lengths: &[usize], capacity: usize) -> Vec<Vec<usize>> {
     for i in longest_first(lengths) {
         let len = lengths[i];
         let fit = free.range((len, 0)..).next().copied();
-        match fit {
-            Some((space, id)) => {
-                free.remove(&(space, id));
-                packs[id].push(i);
-                free.insert((space - len, id));
-            }
-            None => {
-                free.insert((capacity.saturating_sub(len), packs.len()));
-                packs.push(vec![i]);
-            }
+        if let Some((space, id)) = fit {
+            free.remove(&(space, id));
+            packs[id].push(i);
+            free.insert((space - len, id));
+        } else {
+            free.insert((capacity.saturating_sub(len), packs.len()));
+            packs.push(vec![i]);
         }
     }
     packs

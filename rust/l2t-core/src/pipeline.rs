@@ -198,9 +198,14 @@ impl Engine {
     }
 
     /// Packed rows for `docs`: L2T examples mixed with raw text as configured.
-    pub fn generate(&self, docs: &[Document<'_>], position: &StreamPosition) -> Result<(Packed, Stats)> {
+    pub fn generate(
+        &self,
+        docs: &[Document<'_>],
+        position: &StreamPosition,
+    ) -> Result<(Packed, Stats)> {
         let (l2t_docs, raw_docs) = self.split_for_mixing(docs, position.first_doc);
-        let (examples, mut stats) = self.examples_of(&l2t_docs, None, position.previous.as_deref())?;
+        let (examples, mut stats) =
+            self.examples_of(&l2t_docs, None, position.previous.as_deref())?;
         let mut rows = self.pack_examples(&examples, position.batch);
         rows.extend(self.raw_rows(&raw_docs, &mut stats)?);
         Rng::new(self.config.seed, position.batch, Purpose::RowOrder).shuffle(&mut rows);
@@ -239,12 +244,17 @@ impl Engine {
                 for start in (0..docs.len()).step_by(block) {
                     let len = block.min(docs.len() - start);
                     let n_raw = (self.config.raw_ratio * len as f64).ceil() as usize;
-                    let mut rng = Rng::new(self.config.seed, first_doc + start as u64, Purpose::MixSplit);
+                    let mut rng = Rng::new(
+                        self.config.seed,
+                        first_doc + start as u64,
+                        Purpose::MixSplit,
+                    );
                     for i in rng.sample(len, n_raw) {
                         is_raw[start + i] = true;
                     }
                 }
-                let (raw, l2t): (Vec<_>, Vec<_>) = indexed.partition(|(g, _)| is_raw[(g - first_doc) as usize]);
+                let (raw, l2t): (Vec<_>, Vec<_>) =
+                    indexed.partition(|(g, _)| is_raw[(g - first_doc) as usize]);
                 (l2t, raw)
             }
         }
@@ -305,18 +315,17 @@ impl Engine {
         }
         // A previous document without sentences offers nothing to draw from.
         let previous = previous.filter(|p| !p.is_empty());
-        let (task, previous) = match forced {
+        let (task, previous) = if let Some(t) = forced {
             // Forced tasks fall back to the document itself for the foreign sentence.
-            Some(t) => (t, previous.or(Some(sentences.as_slice()))),
-            None => {
-                let candidates = controller::candidates(sentences.len(), previous.is_some());
-                let mut rng = Rng::new(self.config.seed, doc, Purpose::TaskChoice);
-                let Some(t) = controller::choose_task(&candidates, &self.weights, &mut rng) else {
-                    stats.documents_without_task = 1;
-                    return Ok((Vec::new(), stats));
-                };
-                (t, previous)
-            }
+            (t, previous.or(Some(sentences.as_slice())))
+        } else {
+            let candidates = controller::candidates(sentences.len(), previous.is_some());
+            let mut rng = Rng::new(self.config.seed, doc, Purpose::TaskChoice);
+            let Some(t) = controller::choose_task(&candidates, &self.weights, &mut rng) else {
+                stats.documents_without_task = 1;
+                return Ok((Vec::new(), stats));
+            };
+            (t, previous)
         };
         stats.task_mut(task).documents = 1;
         let ctx = TaskContext {
@@ -325,7 +334,8 @@ impl Engine {
             stopwords: &self.stopwords,
             random_words: &self.random_words,
         };
-        let chunks: Vec<Chunk> = controller::chunk(task, sentences, analysed.tokens, self.config.chunk_tokens);
+        let chunks: Vec<Chunk> =
+            controller::chunk(task, sentences, analysed.tokens, self.config.chunk_tokens);
         let mut transform = Rng::new(self.config.seed, doc, Purpose::Transform);
         let mut anchors = Rng::new(self.config.seed, doc, Purpose::Anchor);
         let limit = self.config.example_limit();
@@ -408,7 +418,10 @@ impl Engine {
                     row.1.push((take as u32, RAW_TASK_ID, *g));
                     rest = &rest[take..];
                     if row.0.len() == seq {
-                        rows.push(std::mem::replace(&mut row, (Vec::with_capacity(seq), Vec::new())));
+                        rows.push(std::mem::replace(
+                            &mut row,
+                            (Vec::with_capacity(seq), Vec::new()),
+                        ));
                     }
                 }
             }
@@ -471,7 +484,11 @@ fn at_document(err: L2tError, doc: u64) -> L2tError {
             message: format!("cannot tokenize: {m}"),
             doc: Some(doc as usize),
         },
-        L2tError::Vocab { id, vocab_size, doc: None } => L2tError::Vocab {
+        L2tError::Vocab {
+            id,
+            vocab_size,
+            doc: None,
+        } => L2tError::Vocab {
             id,
             vocab_size,
             doc: Some(doc as usize),

@@ -38,7 +38,9 @@ fn extract_texts(
                     )))
                 }
             }
-        } else if let (false, Ok(ids)) = (item.is_instance_of::<PyBytes>(), item.extract::<Vec<u32>>()) {
+        } else if let (false, Ok(ids)) =
+            (item.is_instance_of::<PyBytes>(), item.extract::<Vec<u32>>())
+        {
             let text = tokenizer.decode(&ids).map_err(|e| match e {
                 l2t_core::L2tError::Vocab { id, vocab_size, .. } => {
                     to_py(&l2t_core::L2tError::Vocab {
@@ -60,7 +62,10 @@ fn extract_texts(
     Ok(out)
 }
 
-fn documents<'a>(texts: &'a [String], token_counts: Option<&[Option<usize>]>) -> PyResult<Vec<Document<'a>>> {
+fn documents<'a>(
+    texts: &'a [String],
+    token_counts: Option<&[Option<usize>]>,
+) -> PyResult<Vec<Document<'a>>> {
     if let Some(counts) = token_counts {
         if counts.len() != texts.len() {
             return Err(ConfigError::new_err(format!(
@@ -92,7 +97,12 @@ pub struct Engine {
 impl Engine {
     /// Builds an engine from a tokenizer JSON, a profile name and a JSON object of overrides.
     #[new]
-    fn new(py: Python<'_>, tokenizer_json: String, profile: &str, overrides_json: String) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        tokenizer_json: String,
+        profile: &str,
+        overrides_json: String,
+    ) -> PyResult<Self> {
         let profile = parse_profile(profile)?;
         let inner = detach(py, move || {
             let config = EngineConfig::with_overrides(profile, &overrides_json)?;

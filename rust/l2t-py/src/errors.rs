@@ -5,11 +5,36 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(l2t, L2TError, PyException, "Base class of every error l2t raises.");
-create_exception!(l2t, ConfigError, L2TError, "An invalid option or combination of options.");
-create_exception!(l2t, TokenizerError, L2TError, "A tokenizer that cannot be loaded or used.");
-create_exception!(l2t, InputError, L2TError, "An unusable document or record; names where it is.");
-create_exception!(l2t, VocabError, InputError, "A token id outside the tokenizer's vocabulary.");
+create_exception!(
+    l2t,
+    L2TError,
+    PyException,
+    "Base class of every error l2t raises."
+);
+create_exception!(
+    l2t,
+    ConfigError,
+    L2TError,
+    "An invalid option or combination of options."
+);
+create_exception!(
+    l2t,
+    TokenizerError,
+    L2TError,
+    "A tokenizer that cannot be loaded or used."
+);
+create_exception!(
+    l2t,
+    InputError,
+    L2TError,
+    "An unusable document or record; names where it is."
+);
+create_exception!(
+    l2t,
+    VocabError,
+    InputError,
+    "A token id outside the tokenizer's vocabulary."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -33,6 +58,9 @@ pub fn to_py(err: &L2tError) -> PyErr {
 }
 
 /// Runs `f` with the GIL released and maps its error: the one way bound methods call the core.
-pub fn detach<T: Send>(py: Python<'_>, f: impl FnOnce() -> l2t_core::Result<T> + Send) -> PyResult<T> {
+pub fn detach<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> l2t_core::Result<T> + Send,
+) -> PyResult<T> {
     py.detach(f).map_err(|e| to_py(&e))
 }

@@ -5,6 +5,9 @@
 //! engine logic lives here. Bulk outputs are returned as [`buffer::Buffer`] objects that numpy and
 //! pyarrow wrap without copying.
 
+// pyo3 extracts arguments into owned values so the GIL can be released over them.
+#![allow(clippy::needless_pass_by_value)]
+
 mod buffer;
 mod engine;
 mod errors;

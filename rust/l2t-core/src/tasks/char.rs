@@ -3,7 +3,9 @@
 //! Positions are code points and classes are Python's (`isalnum`, `isdigit`, `isupper`), because
 //! the reference indexes Python strings.
 
-use super::{instructions, join_instruction, py_round, word_count, PromptCompletion, TaskContext, MASKS};
+use super::{
+    instructions, join_instruction, py_round, word_count, PromptCompletion, TaskContext, MASKS,
+};
 use crate::rng::Rng;
 use crate::text::pychars;
 
@@ -77,11 +79,18 @@ pub fn typo(chunk: &str, ctx: &TaskContext<'_>, rng: &mut Rng) -> Option<PromptC
             char::from(letter)
         };
     }
-    Some(PromptCompletion::new(out.into_iter().collect(), chunk.to_owned()))
+    Some(PromptCompletion::new(
+        out.into_iter().collect(),
+        chunk.to_owned(),
+    ))
 }
 
 /// Rebuilds a string from `chars`, replacing each marked character by `replacement(c)`.
-fn replace_marked<'r>(chars: &[char], marked: &[bool], replacement: impl Fn(char) -> &'r str) -> String {
+fn replace_marked<'r>(
+    chars: &[char],
+    marked: &[bool],
+    replacement: impl Fn(char) -> &'r str,
+) -> String {
     let mut out = String::with_capacity(chars.len() + 16);
     for (&c, &m) in chars.iter().zip(marked) {
         if m {

@@ -52,7 +52,10 @@ pub fn fill_middle(
     ctx: &TaskContext<'_>,
     rng: &mut Rng,
 ) -> Option<PromptCompletion> {
-    if [a, b, c].iter().any(|part| word_count(part) < ctx.min_words) {
+    if [a, b, c]
+        .iter()
+        .any(|part| word_count(part) < ctx.min_words)
+    {
         return None;
     }
     let (l1, l3) = if rng.bernoulli(0.5) {
@@ -60,7 +63,10 @@ pub fn fill_middle(
     } else {
         *rng.choice(&FILL_MIDDLE_LABELS)?
     };
-    Some(PromptCompletion::new(format!("{l1}{a}\n{l3}{c}"), b.to_owned()))
+    Some(PromptCompletion::new(
+        format!("{l1}{a}\n{l3}{c}"),
+        b.to_owned(),
+    ))
 }
 
 /// Half: the first half of the words; the answer is the rest, after a leading space.

@@ -9,7 +9,11 @@ fn list_word_count(sentences: &[String]) -> usize {
 
 /// Deletion: a sentence of the previous document is inserted at a random position; the answer is
 /// either the coherent passage or the intruder itself (one of the two variants, 50/50).
-pub fn deletion(sentences: &[String], ctx: &TaskContext<'_>, rng: &mut Rng) -> Option<PromptCompletion> {
+pub fn deletion(
+    sentences: &[String],
+    ctx: &TaskContext<'_>,
+    rng: &mut Rng,
+) -> Option<PromptCompletion> {
     if list_word_count(sentences) < ctx.min_words {
         return None;
     }
@@ -28,7 +32,11 @@ pub fn deletion(sentences: &[String], ctx: &TaskContext<'_>, rng: &mut Rng) -> O
 }
 
 /// Reordering: the sentences in a uniformly random order (the identity included).
-pub fn reordering(sentences: &[String], ctx: &TaskContext<'_>, rng: &mut Rng) -> Option<PromptCompletion> {
+pub fn reordering(
+    sentences: &[String],
+    ctx: &TaskContext<'_>,
+    rng: &mut Rng,
+) -> Option<PromptCompletion> {
     if list_word_count(sentences) < ctx.min_words {
         return None;
     }

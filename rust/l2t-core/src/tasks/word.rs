@@ -49,7 +49,11 @@ fn split_last_phrase(sentence: &str, ctx: &TaskContext<'_>) -> (String, String) 
 
 /// Last: the final phrase of the chunk's last sentence is masked; the model picks it over a
 /// distractor phrase taken from a sentence of the previous document.
-pub fn last(sentences: &[String], ctx: &TaskContext<'_>, rng: &mut Rng) -> Option<PromptCompletion> {
+pub fn last(
+    sentences: &[String],
+    ctx: &TaskContext<'_>,
+    rng: &mut Rng,
+) -> Option<PromptCompletion> {
     let words: usize = sentences.iter().map(|s| word_count(s)).sum();
     if words < ctx.min_words {
         return None;
@@ -84,7 +88,11 @@ pub fn last(sentences: &[String], ctx: &TaskContext<'_>, rng: &mut Rng) -> Optio
     } else {
         format!("{passage}\n\nQuestion: {question}")
     };
-    let header = if rng.bernoulli(0.5) { "\n\nOptions:\n" } else { "\n\n" };
+    let header = if rng.bernoulli(0.5) {
+        "\n\nOptions:\n"
+    } else {
+        "\n\n"
+    };
     let prompt = format!(
         "{context}{header}{}{}\n{}{}",
         labels.0, options[0], labels.1, options[1]
@@ -95,7 +103,10 @@ pub fn last(sentences: &[String], ctx: &TaskContext<'_>, rng: &mut Rng) -> Optio
     } else {
         labels.1
     };
-    Some(PromptCompletion::new(prompt, format!("{true_label}{phrase}")))
+    Some(PromptCompletion::new(
+        prompt,
+        format!("{true_label}{phrase}"),
+    ))
 }
 
 /// Masked Word: round(15%) of the words become a mask string drawn per position.
@@ -152,7 +163,10 @@ pub fn shuffle(chunk: &str, ctx: &TaskContext<'_>, rng: &mut Rng) -> Option<Prom
     for pair in picked.chunks_exact(2) {
         words.swap(pair[0], pair[1]);
     }
-    Some(PromptCompletion::new(join_words(words), normalize_whitespace(chunk)))
+    Some(PromptCompletion::new(
+        join_words(words),
+        normalize_whitespace(chunk),
+    ))
 }
 
 /// The four Token Type counting sub-tasks.

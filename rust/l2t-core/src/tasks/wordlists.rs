@@ -54,7 +54,10 @@ impl StopWords {
         if token.len() > 16 * 4 {
             return false;
         }
-        if token.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        if token
+            .bytes()
+            .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        {
             return self.words.contains(token);
         }
         self.words.contains(pychars::lower(token).as_str())

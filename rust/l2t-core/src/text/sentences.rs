@@ -867,13 +867,13 @@ impl Context<'_> {
                 // `Mrs. - "`, `you and I." - "I ...` break; `P.S. - Keep` does not.
                 return Some(
                     self.after_next
-                        .map_or(true, |a| first_alnum(a).is_none() || is_opener(a)),
+                        .is_none_or(|a| first_alnum(a).is_none() || is_opener(a)),
                 );
             }
             if f.end.closers == "\"" {
                 return Some(true);
             }
-            return Some(self.after_next.and_then(first_alnum).map_or(true, is_upper));
+            return Some(self.after_next.and_then(first_alnum).is_none_or(is_upper));
         }
         if self.next.chars().all(is_quote) {
             return Some(match self.after_next.and_then(first_alnum) {

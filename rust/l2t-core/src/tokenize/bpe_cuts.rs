@@ -67,7 +67,7 @@ impl BpeCuts {
         let ModelWrapper::BPE(bpe) = model else {
             return None;
         };
-        let plain = bpe.dropout.map_or(true, |p| p <= 0.0)
+        let plain = bpe.dropout.is_none_or(|p| p <= 0.0)
             && !bpe.ignore_merges
             && bpe
                 .continuing_subword_prefix

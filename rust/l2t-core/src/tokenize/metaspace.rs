@@ -282,7 +282,7 @@ fn no_merge_crosses_a_cut(model: &ModelWrapper, meta: char) -> bool {
     let ModelWrapper::BPE(bpe) = model else {
         return false;
     };
-    let plain = bpe.dropout.map_or(true, |p| p <= 0.0)
+    let plain = bpe.dropout.is_none_or(|p| p <= 0.0)
         && !bpe.ignore_merges
         && bpe
             .continuing_subword_prefix
