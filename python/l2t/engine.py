@@ -228,7 +228,7 @@ class Engine:
     def generate(
         self, texts: Iterable[str], *, token_counts: Sequence[int | None] | None = None
     ) -> PackedBatch:
-        """Packed rows of ``seq_len``: L2T examples of `texts`, mixed with raw text if configured."""
+        """Packed rows of ``seq_len``: L2T examples of `texts`, mixed with raw text as set."""
         ids, row_offsets, seg_len, seg_task, seg_doc, stats = self._inner.generate(
             texts, token_counts=_counts(token_counts)
         )
