@@ -34,7 +34,7 @@ lint: ## cargo fmt --check, clippy -D warnings, the pyo3-free core check, ruff
 
 .PHONY: test-rust
 test-rust: ## the Rust unit, property and golden tests
-	cargo test --workspace --release
+	cargo test -p l2t-core --release
 
 .PHONY: test-python
 test-python: install-test ## the Python suite

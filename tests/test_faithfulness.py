@@ -22,11 +22,16 @@ previous document of document i is document i - 1, as in the reference) and comp
    0.5; the four Token Type sub-tasks, identified by recomputing the four counts on the chunk, by a
    chi-square homogeneity test.
 4. **Lengths**: mean prompt and completion lengths (characters) per task agree by a z-test and
-   within 5% of the reference's.
-5. **Task mixture**: l2t's unforced task choice over the 695 documents (several seeds) against the
-   reference controller's, per task and in examples per document (chi-square homogeneity).
-6. **Anchors**: the seven anchors of TASKS.md §3.1 are uniform in l2t's texts (chi-square); the
-   reference samples carry no anchors (prompt and completion only), so this is against the spec.
+   within 5% of the reference's, the 5% band applying where it spans at least 3 standard errors of
+   the reference's mean (not, e.g., to Deletion's completion, a 50/50 mix of a sentence and a
+   passage, whose reference mean is itself uncertain by ~4%).
+5. **Task mixture**: l2t's unforced task choice over the 695 documents (10 seeds, pooled) against
+   the reference controller's, per task and in examples per document (chi-square homogeneity).
+   The reference's own task counts are at p = 0.005 against the uniform choice of the spec, so the
+   per-task test sits near p = 0.005 whatever l2t does, if l2t is uniform.
+6. **Anchors**: the seven anchors of TASKS.md §3.1 are uniform in l2t's texts of the unforced runs
+   (chi-square); the reference samples carry no anchors (prompt and completion only), so this is
+   against the spec.
 
 Tolerances: |z| < 4 and chi-square / KS p > 0.001. The statistics are computed on fixed seeds, so
 the tests are deterministic; the thresholds are those a test of "same distribution" would use at a
@@ -61,6 +66,7 @@ Z_MAX = 4.0
 P_MIN = 0.001
 NO_LENGTH_FILTER = {"max_length": 1 << 20, "seq_len": 1 << 20}  # the limit is the lesser
 EPS = 1e-12
+LENGTH_BAND = 0.05
 
 REF_NAMES = {
     "char_count": "char_count",
@@ -333,10 +339,15 @@ def test_lengths(runs, task):
     lines, failures = [f"{task}: mean length (chars), ref n {len(ref)} / l2t n {len(ours)}"], []
     for part, index in (("prompt", 0), ("completion", 1)):
         a, b = [len(x[index]) for x in ref], [len(x[index]) for x in ours]
-        (ma, _), (mb, _) = rs.mean_var(a), rs.mean_var(b)
+        (ma, va), (mb, _) = rs.mean_var(a), rs.mean_var(b)
         z, rel = rs.z_means(a, b), mb / ma - 1
-        lines.append(f"  {part}: ref {ma:.1f} / l2t {mb:.1f} ({rel:+.2%}), z = {z:+.2f}")
-        if abs(z) >= Z_MAX or abs(rel) > 0.05:
+        # The 5% band applies where it is at least 3 standard errors of the reference's mean.
+        banded = 3 * (va / len(a)) ** 0.5 <= LENGTH_BAND * ma
+        lines.append(
+            f"  {part}: ref {ma:.1f} / l2t {mb:.1f} ({rel:+.2%}"
+            f"{'' if banded else ', no 5% band: reference noise'}), z = {z:+.2f}"
+        )
+        if abs(z) >= Z_MAX or (banded and abs(rel) > LENGTH_BAND):
             failures.append(part)
     msg = report(lines)
     assert not failures, msg

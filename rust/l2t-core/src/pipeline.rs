@@ -8,9 +8,11 @@
 //!
 //! Every random draw comes from a stream keyed by (seed, global document index, purpose) (see
 //! [`crate::rng`]), and results are collected in input order, so the output is byte-identical for
-//! any thread count. Each call creates one encoder (with its own word cache) per parallel slot and
-//! reuses them across its passes; the cache warms up once per call, which a caller amortises by
-//! passing a few hundred documents or more per call.
+//! any thread count. Encoders (each with its own word cache) live in a pool owned by the engine:
+//! a call takes one per parallel slot, uses it across its passes and gives it back, so caches stay
+//! warm across calls, which matters when a data loader calls with small buffers.
+
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -117,7 +119,7 @@ type Row = (Vec<u32>, Vec<(u32, u8, u64)>);
 /// The L2T engine: a tokenizer, a configuration, and the word lists.
 pub struct Engine {
     config: EngineConfig,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
     weights: [f64; 14],
     stopwords: StopWords,
     random_words: Vec<&'static str>,
@@ -126,6 +128,8 @@ pub struct Engine {
     /// Ids the post-processor adds around every text (BOS, CLS/SEP, ...).
     special_count: usize,
     pool: Option<rayon::ThreadPool>,
+    /// Warm encoders between calls.
+    idle_encoders: Mutex<Vec<Encoder<'static>>>,
 }
 
 impl Engine {
@@ -165,7 +169,8 @@ impl Engine {
             pad,
             special_count,
             pool,
-            tokenizer,
+            idle_encoders: Mutex::new(Vec::new()),
+            tokenizer: Arc::new(tokenizer),
             config,
         })
     }
@@ -266,7 +271,7 @@ impl Engine {
         forced: Option<Task>,
         previous: Option<&[String]>,
     ) -> Result<(Vec<Example>, Stats)> {
-        let mut encoders = self.encoders();
+        let mut encoders = self.take_encoders();
         let analysed = self.par_map(&mut encoders, docs, |enc, &(g, doc)| {
             let sentences = split_sentences(doc.text);
             let tokens = match doc.token_count {
@@ -286,7 +291,9 @@ impl Engine {
                 Some(analysed[i - 1].sentences.as_slice())
             };
             self.document_examples(docs[i].0, &analysed[i], prev, forced, enc)
-        })?;
+        });
+        self.return_encoders(encoders);
+        let per_doc = per_doc?;
         let mut stats = Stats::default();
         let mut examples = Vec::new();
         for (ex, st) in per_doc {
@@ -394,14 +401,16 @@ impl Engine {
     /// Raw next-token rows: per block of `mix_block` raw documents, the documents' ids are
     /// concatenated and cut into full rows; the block's remainder is dropped (and counted).
     fn raw_rows(&self, docs: &[(u64, Document<'_>)], stats: &mut Stats) -> Result<Vec<Row>> {
-        let mut encoders = self.encoders();
+        let mut encoders = self.take_encoders();
         let encoded = self.par_map(&mut encoders, docs, |enc, &(g, doc)| {
             let mut ids = enc.encode(doc.text).map_err(|e| at_document(e, g))?;
             if self.config.eos_per_example {
                 ids.extend(self.eos);
             }
             Ok((g, ids))
-        })?;
+        });
+        self.return_encoders(encoders);
+        let encoded = encoded?;
         let seq = self.config.seq_len;
         let mut rows = Vec::new();
         for block in encoded.chunks(self.config.mix_block) {
@@ -429,14 +438,30 @@ impl Engine {
         Ok(rows)
     }
 
-    /// One encoder per parallel slot of a call.
-    fn encoders(&self) -> Vec<Encoder<'_>> {
+    /// One encoder per parallel slot of a call, warm ones first.
+    fn take_encoders(&self) -> Vec<Encoder<'static>> {
         let slots = if self.pool.is_some() {
             self.config.threads * 4
         } else {
             1
         };
-        (0..slots).map(|_| self.tokenizer.encoder()).collect()
+        let mut out: Vec<Encoder<'static>> = match self.idle_encoders.lock() {
+            Ok(mut idle) => {
+                let keep = idle.len().saturating_sub(slots);
+                idle.split_off(keep)
+            }
+            Err(_) => Vec::new(),
+        };
+        while out.len() < slots {
+            out.push(self.tokenizer.shared_encoder());
+        }
+        out
+    }
+
+    fn return_encoders(&self, encoders: Vec<Encoder<'static>>) {
+        if let Ok(mut idle) = self.idle_encoders.lock() {
+            idle.extend(encoders);
+        }
     }
 
     /// Maps `f` over `items` in order, in parallel when configured: the items are cut into one
