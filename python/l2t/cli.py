@@ -17,20 +17,30 @@ def _tasks(_: argparse.Namespace) -> int:
     return 0
 
 
-def _print_example(ex: l2t.Example) -> None:
+def _shorten(text: str, limit: int) -> str:
+    """The text with its middle elided past `limit` characters (0: no limit)."""
+    if not limit or len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} [... {len(text) - 2 * half} characters ...] {text[-half:]}"
+
+
+def _print_example(ex: l2t.Example, limit: int) -> None:
     print(f"=== {ex.task} (document {ex.doc}, {len(ex.ids)} ids) ===")
-    print(ex.text)
+    print(_shorten(ex.text, limit))
     print()
 
 
-def _one_per_task(engine: l2t.Engine, docs: list[str], tasks: Sequence[str]) -> None:
+def _one_per_task(
+    engine: l2t.Engine, docs: list[str], tasks: Sequence[str], limit: int = 0
+) -> None:
     for name in tasks:
         # Documents after the first have a previous document, which Last and Deletion draw on.
         for i in range(1, len(docs)):
             found = engine.examples(docs[i - 1 : i + 1], task=name)
             found = [e for e in found if e.doc == 1]
             if found:
-                _print_example(found[0])
+                _print_example(found[0], limit)
                 break
         else:
             print(f"=== {name}: no document long enough for an example ===\n")
@@ -43,7 +53,7 @@ def _preview(args: argparse.Namespace) -> int:
         return 1
     engine = l2t.Engine(args.tokenizer, profile=args.profile, seed=args.seed)
     names = [args.task] if args.task else [t.name for t in l2t.tasks()]
-    _one_per_task(engine, docs[: args.max_docs], names)
+    _one_per_task(engine, docs[: args.max_docs], names, args.max_chars)
     return 0
 
 
@@ -55,7 +65,7 @@ def _demo(args: argparse.Namespace) -> int:
     tokenizer = train_demo_tokenizer(docs)
     print(f"tokenizer: byte-level BPE, 8000 tokens, trained in {time.perf_counter() - t0:.1f} s\n")
     engine = l2t.Engine(tokenizer, profile=args.profile, seed=args.seed)
-    _one_per_task(engine, docs, [t.name for t in l2t.tasks()])
+    _one_per_task(engine, docs, [t.name for t in l2t.tasks()], limit=600)
 
     t0 = time.perf_counter()
     batch = engine.generate(docs)
@@ -87,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--profile", choices=["paper", "default"], default="default")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-docs", type=int, default=200, help="documents searched per task")
+    p.add_argument("--max-chars", type=int, default=0, help="elide longer texts (0: show all)")
     p.set_defaults(run=_preview)
 
     p = sub.add_parser("demo", help="end to end on an embedded corpus, no downloads")
