@@ -7,11 +7,15 @@ normalizer) tokenizers when the shared data is present.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import l2t
-from conftest import REAL_TOKENIZERS, hf_tokenizer
+from conftest import MAX_EXAMPLES, REAL_TOKENIZERS, TOKENIZERS, hf_tokenizer
 
 TASKS = [t.name for t in l2t.tasks()]
 
@@ -72,3 +76,40 @@ def test_tokenizer_inputs_are_equivalent(fixture_tokenizer, tmp_path):
     forms = [str(path), path, tmp_path, hf, fixture_tokenizer, l2t.Tokenizer(path)]
     results = {tuple(l2t.Tokenizer(f).encode(text)) for f in forms}
     assert results == {tuple(hf.encode(text).ids)}
+
+
+WORD = st.text(
+    alphabet=st.sampled_from(
+        list("abcxyzABCXYZ0189.,;:!?'\"-()[]_@#$+<>") + list("éßİǆΣ½²日本😀ع\u0301\u00a0\t")
+    ),
+    min_size=1,
+    max_size=12,
+)
+DOC = st.lists(st.lists(WORD, min_size=1, max_size=15), min_size=1, max_size=12).map(
+    lambda sentences: " ".join(" ".join(s) + "." for s in sentences)
+)
+
+
+@cache
+def random_doc_engines(fixture_tokenizer: str) -> list[tuple[l2t.Engine, object]]:
+    """Engines that accept any chunk (min_words=1), each with its HF tokenizer as the oracle."""
+    from tokenizers import Tokenizer
+
+    pairs = [
+        (
+            l2t.Engine(fixture_tokenizer, profile="default", min_words=1),
+            Tokenizer.from_str(fixture_tokenizer),
+        )
+    ]
+    for name in REAL_TOKENIZERS:
+        if (TOKENIZERS / name).exists():
+            real = hf_tokenizer(name)
+            pairs.append((l2t.Engine(real, profile="paper", min_words=1), real))
+    return pairs
+
+
+@settings(max_examples=MAX_EXAMPLES, deadline=None)
+@given(docs=st.lists(DOC, min_size=2, max_size=4), task=st.sampled_from(TASKS))
+def test_random_documents_are_exact(fixture_tokenizer, docs, task):
+    for engine, hf in random_doc_engines(fixture_tokenizer):
+        check_examples(engine, hf, docs, task)
