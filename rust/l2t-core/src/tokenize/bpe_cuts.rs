@@ -61,20 +61,27 @@ pub(crate) struct BpeCuts {
     unknown: Unknown,
 }
 
+/// Whether a BPE model merges deterministically on bare pieces: no dropout, no whole-word
+/// lookup (`ignore_merges`), no continuing-subword prefix or end-of-word suffix. Fast paths that
+/// cut text between merges rely on all four.
+pub(crate) fn is_plain_bpe(bpe: &tokenizers::models::bpe::BPE) -> bool {
+    bpe.dropout.is_none_or(|p| p <= 0.0)
+        && !bpe.ignore_merges
+        && bpe
+            .continuing_subword_prefix
+            .as_deref()
+            .unwrap_or("")
+            .is_empty()
+        && bpe.end_of_word_suffix.as_deref().unwrap_or("").is_empty()
+}
+
 impl BpeCuts {
     /// The table for `model`, or `None` when the theorem's assumptions do not hold.
     pub(crate) fn new(model: &ModelWrapper) -> Option<Self> {
         let ModelWrapper::BPE(bpe) = model else {
             return None;
         };
-        let plain = bpe.dropout.is_none_or(|p| p <= 0.0)
-            && !bpe.ignore_merges
-            && bpe
-                .continuing_subword_prefix
-                .as_deref()
-                .unwrap_or("")
-                .is_empty()
-            && bpe.end_of_word_suffix.as_deref().unwrap_or("").is_empty();
+        let plain = is_plain_bpe(bpe);
         if !plain {
             return None;
         }

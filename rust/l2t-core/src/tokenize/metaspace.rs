@@ -282,14 +282,7 @@ fn no_merge_crosses_a_cut(model: &ModelWrapper, meta: char) -> bool {
     let ModelWrapper::BPE(bpe) = model else {
         return false;
     };
-    let plain = bpe.dropout.is_none_or(|p| p <= 0.0)
-        && !bpe.ignore_merges
-        && bpe
-            .continuing_subword_prefix
-            .as_deref()
-            .unwrap_or("")
-            .is_empty()
-        && bpe.end_of_word_suffix.as_deref().unwrap_or("").is_empty();
+    let plain = super::bpe_cuts::is_plain_bpe(bpe);
     if !plain || model.token_to_id(meta.encode_utf8(&mut [0; 4])).is_none() {
         return false;
     }
