@@ -18,7 +18,7 @@ install: ## build the Rust extension (release) and install l2t with its runtime 
 
 .PHONY: install-test
 install-test: install ## install l2t plus the test dependencies
-	$(PIP) install -q pytest pytest-timeout hypothesis pyarrow blingfire==0.1.8 ruff
+	$(PIP) install -q pytest pytest-timeout hypothesis pyarrow blingfire==0.1.8 ruff mypy
 
 .PHONY: demo
 demo: install ## install, then run l2t's main job on an embedded corpus (no downloads)
@@ -32,6 +32,11 @@ lint: ## cargo fmt --check, clippy -D warnings, the pyo3-free core check, ruff
 	$(PYTHON) -m ruff check python tests benches scripts
 	$(PYTHON) -m ruff format --check python tests benches scripts
 
+.PHONY: stubtest
+stubtest: install ## check the hand-written _l2t.pyi against the built extension
+	$(PYTHON) -m pip install -q mypy
+	$(PYTHON) -m mypy.stubtest l2t._l2t
+
 .PHONY: test-rust
 test-rust: ## the Rust unit, property and golden tests
 	cargo test -p l2t-core --release
@@ -41,7 +46,7 @@ test-python: install-test ## the Python suite
 	$(PYTHON) -m pytest tests
 
 .PHONY: test
-test: install-test lint test-rust test-python ## install, lint, and run the whole suite (what CI runs)
+test: install-test lint stubtest test-rust test-python ## install, lint, and run the whole suite (what CI runs)
 
 .PHONY: bench
 bench: install ## the engine benchmark (JSON into benches/results/)

@@ -1,8 +1,27 @@
 """Type stubs of the private extension module (written by hand; the surface is small)."""
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, final
 
+from typing_extensions import Self
+
+__all__ = [
+    "RAW_TASK_ID",
+    "Buffer",
+    "ConfigError",
+    "Engine",
+    "InputError",
+    "L2TError",
+    "Tokenizer",
+    "TokenizerError",
+    "VocabError",
+    "__version__",
+    "char_classes",
+    "profile_config",
+    "py_string_ops",
+    "split_sentences",
+    "tasks",
+]
 __version__: str
 RAW_TASK_ID: int
 
@@ -18,13 +37,15 @@ def py_string_ops(s: str) -> tuple[str, str, list[str]]: ...
 def tasks() -> list[tuple[int, str, str, str, str]]: ...
 def profile_config(profile: str) -> str: ...
 
+@final
 class Buffer:
     def __len__(self) -> int: ...
     @property
     def __array_interface__(self) -> dict[str, Any]: ...
 
+@final
 class Tokenizer:
-    def __init__(self, json: str) -> None: ...
+    def __new__(cls, json: str) -> Self: ...
     @property
     def fast_path(self) -> str: ...
     @property
@@ -37,8 +58,9 @@ class Tokenizer:
     def encode_reference(self, text: str) -> list[int]: ...
     def decode(self, ids: list[int]) -> str: ...
 
+@final
 class Engine:
-    def __init__(self, tokenizer_json: str, profile: str, overrides_json: str) -> None: ...
+    def __new__(cls, tokenizer_json: str, profile: str, overrides_json: str) -> Self: ...
     def config_json(self) -> str: ...
     @property
     def pad_id(self) -> int: ...
