@@ -167,3 +167,22 @@ def test_documents_given_as_token_ids(fixture_tokenizer, fixture_docs):
     assert [e.text for e in from_ids] == [e.text for e in from_text]
     with pytest.raises(l2t.VocabError, match="document 1"):
         engine.examples([[1, 2], [tok.vocab_size + 1]])
+
+
+def test_segment_and_position_ids_follow_segments(fixture_tokenizer, fixture_docs):
+    batch = l2t.Engine(fixture_tokenizer, seed=2, seq_len=1024, raw_ratio=0.5).generate(
+        fixture_docs * 2
+    )
+    seg, pos = batch.segment_ids(), batch.position_ids()
+    for r in range(batch.num_rows):
+        lengths = batch.segment_lengths[batch.row_offsets[r] : batch.row_offsets[r + 1]]
+        expected_seg = np.zeros(batch.seq_len, dtype=np.int32)
+        expected_pos = np.zeros(batch.seq_len, dtype=np.int64)
+        start = 0
+        for k, n in enumerate(lengths, 1):
+            expected_seg[start : start + n] = k
+            expected_pos[start : start + n] = np.arange(n)
+            start += n
+        expected_pos[start:] = np.arange(batch.seq_len - start)
+        assert (seg[r] == expected_seg).all()
+        assert (pos[r] == expected_pos).all()

@@ -72,23 +72,43 @@ class PackedBatch:
         slots = self.input_ids.size
         return float(self.segment_lengths.sum()) / slots if slots else 0.0
 
+    def _token_layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where each segment token sits, vectorised (no Python loop over rows).
+
+        Returns its flat index into ``input_ids``, its 1-based segment number within the row, and
+        its position within the segment.
+        """
+        lengths = self.segment_lengths.astype(np.int64)
+        offsets = self.row_offsets.astype(np.int64)
+        rows = np.repeat(np.arange(self.num_rows), np.diff(offsets))
+        ends = np.cumsum(lengths)
+        seg_starts = ends - lengths  # start of each segment in the flat token stream
+        row_starts = np.concatenate([[0], ends])[offsets[:-1]]  # first token of each row
+        start_in_row = seg_starts - row_starts[rows]
+        number = np.arange(len(lengths)) - offsets[:-1][rows] + 1
+        within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(seg_starts, lengths)
+        flat = np.repeat(rows * self.seq_len + start_in_row, lengths) + within
+        return flat, np.repeat(number, lengths), within
+
     def segment_ids(self) -> np.ndarray:
         """Per token, the 1-based index of its segment within the row; 0 on pads."""
-        out = np.zeros(self.input_ids.shape, dtype=np.int32)
-        for r in range(self.num_rows):
-            lo, hi = int(self.row_offsets[r]), int(self.row_offsets[r + 1])
-            lengths = self.segment_lengths[lo:hi]
-            out[r, : int(lengths.sum())] = np.repeat(np.arange(1, hi - lo + 1), lengths)
-        return out
+        flat, number, _ = self._token_layout()
+        out = np.zeros(self.input_ids.size, dtype=np.int32)
+        out[flat] = number
+        return out.reshape(self.input_ids.shape)
 
     def position_ids(self) -> np.ndarray:
-        """Positions restarting at 0 at each segment (pads continue from the last segment)."""
-        seg = self.segment_ids()
-        pos = np.zeros(seg.shape, dtype=np.int64)
-        for r in range(self.num_rows):
-            starts = np.flatnonzero(np.diff(seg[r], prepend=-1))
-            idx = np.arange(seg.shape[1])
-            pos[r] = idx - np.repeat(starts, np.diff(np.append(starts, seg.shape[1])))
+        """Positions restarting at 0 at each segment; a row's trailing pads count on from 0 too."""
+        flat, number, within = self._token_layout()
+        out = np.zeros(self.input_ids.size, dtype=np.int64)
+        is_pad = np.ones(self.input_ids.size, dtype=bool)
+        out[flat] = within
+        is_pad[flat] = False
+        pos = out.reshape(self.input_ids.shape)
+        pads = is_pad.reshape(self.input_ids.shape)
+        fill = (~pads).sum(axis=1, keepdims=True)
+        pad_pos = np.arange(self.seq_len)[None, :] - fill
+        pos[pads] = pad_pos[pads]
         return pos
 
     def labels(self, *, ignore_pads: bool = True) -> np.ndarray:
