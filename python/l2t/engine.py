@@ -99,7 +99,7 @@ class PackedBatch:
 
     def position_ids(self) -> np.ndarray:
         """Positions restarting at 0 at each segment; a row's trailing pads count on from 0 too."""
-        flat, number, within = self._token_layout()
+        flat, _, within = self._token_layout()
         out = np.zeros(self.input_ids.size, dtype=np.int64)
         is_pad = np.ones(self.input_ids.size, dtype=bool)
         out[flat] = within
