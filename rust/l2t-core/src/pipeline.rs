@@ -438,10 +438,12 @@ impl Engine {
         Ok(rows)
     }
 
-    /// One encoder per parallel slot of a call, warm ones first.
+    /// One encoder per thread, warm ones first. One contiguous part per thread (rather than many
+    /// small parts) keeps the number of caches to warm up at the thread count: on the novels,
+    /// four parts per thread cost a third of the 2-thread speed-up in cold-cache misses.
     fn take_encoders(&self) -> Vec<Encoder<'static>> {
         let slots = if self.pool.is_some() {
-            self.config.threads * 4
+            self.config.threads
         } else {
             1
         };
