@@ -92,9 +92,6 @@ impl Packed {
     }
 
     fn push_row(&mut self, ids: &[u32], segments: &[(u32, u8, u64)], pad: u32) {
-        if self.row_offsets.is_empty() {
-            self.row_offsets.push(0);
-        }
         self.input_ids.extend_from_slice(ids);
         self.input_ids
             .extend(std::iter::repeat_n(pad, self.seq_len - ids.len()));
@@ -194,11 +191,7 @@ impl Engine {
         forced: Option<Task>,
         position: &StreamPosition,
     ) -> Result<(Vec<Example>, Stats)> {
-        let indexed: Vec<(u64, Document<'_>)> = docs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (position.first_doc + i as u64, *d))
-            .collect();
+        let indexed: Vec<_> = with_global_indices(docs, position.first_doc).collect();
         self.examples_of(&indexed, forced, position.previous.as_deref())
     }
 
@@ -216,6 +209,7 @@ impl Engine {
         Rng::new(self.config.seed, position.batch, Purpose::RowOrder).shuffle(&mut rows);
         let mut packed = Packed {
             seq_len: self.config.seq_len,
+            row_offsets: vec![0],
             ..Packed::default()
         };
         for (ids, segments) in &rows {
@@ -223,9 +217,6 @@ impl Engine {
             packed.push_row(ids, segments, self.pad);
         }
         stats.rows = rows.len() as u64;
-        if packed.row_offsets.is_empty() {
-            packed.row_offsets.push(0);
-        }
         Ok((packed, stats))
     }
 
@@ -236,10 +227,7 @@ impl Engine {
         docs: &[Document<'d>],
         first_doc: u64,
     ) -> (Vec<(u64, Document<'d>)>, Vec<(u64, Document<'d>)>) {
-        let indexed = docs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (first_doc + i as u64, *d));
+        let indexed = with_global_indices(docs, first_doc);
         match self.config.mixing {
             Mixing::Shared => (indexed.clone().collect(), indexed.collect()),
             Mixing::Disjoint if self.config.raw_ratio == 0.0 => (indexed.collect(), Vec::new()),
@@ -502,6 +490,16 @@ impl Engine {
     pub fn profile(&self) -> Profile {
         self.config.profile
     }
+}
+
+/// The documents of a call paired with their indices in the whole input stream.
+fn with_global_indices<'a, 'd>(
+    docs: &'a [Document<'d>],
+    first_doc: u64,
+) -> impl Iterator<Item = (u64, Document<'d>)> + Clone + 'a {
+    docs.iter()
+        .enumerate()
+        .map(move |(i, d)| (first_doc + i as u64, *d))
 }
 
 /// Names the document in an error that lacks a location.
