@@ -163,10 +163,11 @@ impl WordCache {
         compute: impl FnOnce(&mut Self, &str) -> Result<Vec<u32>>,
     ) -> Result<&[u32]> {
         let key = piece.as_bytes();
-        // Two lookups rather than `if let` on the first: the borrow checker cannot yet see that
-        // the early return ends the borrow (NLL problem case #3).
-        if self.current.map.contains_key(key) {
-            return Ok(self.current.get(key).unwrap_or_default());
+        // The hit path: one hash and probe. The range is copied out of the map so that no borrow
+        // of the map outlives the lookup.
+        if let Some(&(start, len)) = self.current.map.get(key) {
+            let start = start as usize;
+            return Ok(&self.current.ids[start..start + len as usize]);
         }
         let ids = match self.old.get(key) {
             Some(ids) => ids.to_vec(),
