@@ -51,19 +51,17 @@ def novel_documents(limit_bytes: int, target: int = 4000) -> list[str]:
     return docs
 
 
-def timed(fn, repeat: int = 1) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+def timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=100.0, help="input size cap in MB (all: ~61)")
     parser.add_argument("--tokenizer", default="mistral-7b-v0.1")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions")
     parser.add_argument("--out", default=str(ROOT / "benches" / "results" / "engine.json"))
     args = parser.parse_args()
 
@@ -82,16 +80,39 @@ def main() -> int:
     hf.no_truncation()
     print(f"{len(docs)} documents, {mb:.1f} MB, tokenizer {args.tokenizer}", flush=True)
 
-    t_hf, ids = timed(lambda: [hf.encode(d).ids for d in docs])
-    hf_tokens = sum(len(i) for i in ids)
+    # The machine is shared and its speed drifts by tens of percent over a minute, so the three
+    # runs are interleaved and repeated, and each keeps its best time.
+    engines = {t: l2t.Engine(str(tok_path), profile="paper", seed=0, threads=t) for t in (1, 2)}
+    best = {"hf": float("inf"), 1: float("inf"), 2: float("inf")}
+    batches = {}
+    rounds = []
+    for round_ in range(args.rounds):
+        # Count, don't keep: holding millions of Python ints would slow later rounds through GC.
+        t_hf, hf_tokens = timed(lambda: sum(len(hf.encode(d).ids) for d in docs))
+        best["hf"] = min(best["hf"], t_hf)
+        times = {}
+        for threads, engine in engines.items():
+            # Round 0 starts from cold word caches, as a one-off job does; later rounds are warm.
+            t, batches[threads] = timed(lambda engine=engine: engine.generate(docs))
+            best[threads] = min(best[threads], t)
+            times[threads] = t
+        rounds.append(
+            {
+                "hf_encode_mb_per_s": mb / t_hf,
+                "l2t_1t_mb_per_s": mb / times[1],
+                "l2t_2t_mb_per_s": mb / times[2],
+                "ratio_1t_vs_hf": t_hf / times[1],
+                "ratio_2t_vs_hf": t_hf / times[2],
+            }
+        )
+        print(f"round {round_}: hf {mb / t_hf:.2f} MB/s, l2t 1t {mb / best[1]:.2f}, "
+              f"2t {mb / best[2]:.2f} (best so far)", flush=True)  # fmt: skip
+    t_hf = best["hf"]
     results: dict[str, dict] = {
         "hf_encode": {"seconds": t_hf, "mb_per_s": mb / t_hf, "tokens_per_s": hf_tokens / t_hf}
     }
-    print(f"hf_encode: {mb / t_hf:.2f} MB/s", flush=True)
-
     for threads in (1, 2):
-        engine = l2t.Engine(str(tok_path), profile="paper", seed=0, threads=threads)
-        t, batch = timed(lambda engine=engine: engine.generate(docs))
+        t, batch = best[threads], batches[threads]
         tokens = int(batch.segment_lengths.sum())
         name = f"l2t_paper_{threads}t"
         results[name] = {
@@ -104,6 +125,7 @@ def main() -> int:
         }
         print(f"{name}: {mb / t:.2f} MB/s, {tokens / t / 1e6:.2f} M tokens/s, "
               f"{t_hf / t:.2f}x hf_encode", flush=True)  # fmt: skip
+    results["rounds"] = rounds
     results["l2t_paper_2t"]["speedup_vs_1t"] = (
         results["l2t_paper_1t"]["seconds"] / results["l2t_paper_2t"]["seconds"]
     )
@@ -118,6 +140,7 @@ def main() -> int:
     report = {
         "benchmark": "engine_end_to_end",
         "input": {"documents": len(docs), "mb": mb, "tokenizer": args.tokenizer},
+        "method": f"best of {args.rounds} interleaved rounds (round 0 cold, later rounds warm)",
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
