@@ -427,8 +427,7 @@ impl Engine {
     }
 
     /// One encoder per thread, warm ones first. One contiguous part per thread (rather than many
-    /// small parts) keeps the number of caches to warm up at the thread count: on the novels,
-    /// four parts per thread cost a third of the 2-thread speed-up in cold-cache misses.
+    /// small parts) keeps the number of caches to warm up at the thread count.
     fn take_encoders(&self) -> Vec<Encoder<'static>> {
         let slots = if self.pool.is_some() {
             self.config.threads
