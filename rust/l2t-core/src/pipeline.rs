@@ -259,8 +259,17 @@ impl Engine {
         forced: Option<Task>,
         previous: Option<&[String]>,
     ) -> Result<(Vec<Example>, Stats)> {
-        let mut encoders = self.take_encoders();
-        let analysed = self.par_map(&mut encoders, docs, |enc, &(g, doc)| {
+        self.with_encoders(|encoders| self.examples_with(encoders, docs, forced, previous))
+    }
+
+    fn examples_with(
+        &self,
+        encoders: &mut [Encoder<'static>],
+        docs: &[(u64, Document<'_>)],
+        forced: Option<Task>,
+        previous: Option<&[String]>,
+    ) -> Result<(Vec<Example>, Stats)> {
+        let analysed = self.par_map(encoders, docs, |enc, &(g, doc)| {
             let sentences = split_sentences(doc.text);
             let tokens = match doc.token_count {
                 Some(n) => n,
@@ -272,16 +281,14 @@ impl Engine {
             Ok(Analysed { sentences, tokens })
         })?;
         let indices: Vec<usize> = (0..docs.len()).collect();
-        let per_doc = self.par_map(&mut encoders, &indices, |enc, &i| {
+        let per_doc = self.par_map(encoders, &indices, |enc, &i| {
             let prev = if i == 0 {
                 previous
             } else {
                 Some(analysed[i - 1].sentences.as_slice())
             };
             self.document_examples(docs[i].0, &analysed[i], prev, forced, enc)
-        });
-        self.return_encoders(encoders);
-        let per_doc = per_doc?;
+        })?;
         let mut stats = Stats::default();
         let mut examples = Vec::new();
         for (ex, st) in per_doc {
@@ -389,16 +396,15 @@ impl Engine {
     /// Raw next-token rows: per block of `mix_block` raw documents, the documents' ids are
     /// concatenated and cut into full rows; the block's remainder is dropped (and counted).
     fn raw_rows(&self, docs: &[(u64, Document<'_>)], stats: &mut Stats) -> Result<Vec<Row>> {
-        let mut encoders = self.take_encoders();
-        let encoded = self.par_map(&mut encoders, docs, |enc, &(g, doc)| {
-            let mut ids = enc.encode(doc.text).map_err(|e| at_document(e, g))?;
-            if self.config.eos_per_example {
-                ids.extend(self.eos);
-            }
-            Ok((g, ids))
-        });
-        self.return_encoders(encoders);
-        let encoded = encoded?;
+        let encoded = self.with_encoders(|encoders| {
+            self.par_map(encoders, docs, |enc, &(g, doc)| {
+                let mut ids = enc.encode(doc.text).map_err(|e| at_document(e, g))?;
+                if self.config.eos_per_example {
+                    ids.extend(self.eos);
+                }
+                Ok((g, ids))
+            })
+        })?;
         let seq = self.config.seq_len;
         let mut rows = Vec::new();
         for block in encoded.chunks(self.config.mix_block) {
@@ -426,8 +432,18 @@ impl Engine {
         Ok(rows)
     }
 
-    /// One encoder per thread, warm ones first. One contiguous part per thread (rather than many
-    /// small parts) keeps the number of caches to warm up at the thread count.
+    /// Runs `f` with one encoder per thread, warm ones from the pool first, and gives them back
+    /// to the pool afterwards, whether `f` succeeded or not. One contiguous part per thread
+    /// (rather than many small parts) keeps the number of caches to warm up at the thread count.
+    fn with_encoders<R>(&self, f: impl FnOnce(&mut [Encoder<'static>]) -> R) -> R {
+        let mut encoders = self.take_encoders();
+        let out = f(&mut encoders);
+        if let Ok(mut idle) = self.idle_encoders.lock() {
+            idle.extend(encoders);
+        }
+        out
+    }
+
     fn take_encoders(&self) -> Vec<Encoder<'static>> {
         let slots = if self.pool.is_some() {
             self.config.threads
@@ -445,12 +461,6 @@ impl Engine {
             out.push(self.tokenizer.shared_encoder());
         }
         out
-    }
-
-    fn return_encoders(&self, encoders: Vec<Encoder<'static>>) {
-        if let Ok(mut idle) = self.idle_encoders.lock() {
-            idle.extend(encoders);
-        }
     }
 
     /// Maps `f` over `items` in order, in parallel when configured: the items are cut into one

@@ -102,10 +102,13 @@ struct Generation {
 }
 
 impl Generation {
-    fn get(&self, piece: &[u8]) -> Option<&[u32]> {
+    /// Where the ids of `piece` sit in the arena. An owned range rather than a slice, so the
+    /// caller's borrow of the generation ends with the lookup (NLL cannot yet end a returned
+    /// borrow on one branch only).
+    fn range(&self, piece: &[u8]) -> Option<std::ops::Range<usize>> {
         let &(start, len) = self.map.get(piece)?;
         let start = start as usize;
-        Some(&self.ids[start..start + len as usize])
+        Some(start..start + len as usize)
     }
 
     fn insert(&mut self, piece: &[u8], ids: &[u32], cost: usize) -> &[u32] {
@@ -163,14 +166,12 @@ impl WordCache {
         compute: impl FnOnce(&mut Self, &str) -> Result<Vec<u32>>,
     ) -> Result<&[u32]> {
         let key = piece.as_bytes();
-        // The hit path: one hash and probe. The range is copied out of the map so that no borrow
-        // of the map outlives the lookup.
-        if let Some(&(start, len)) = self.current.map.get(key) {
-            let start = start as usize;
-            return Ok(&self.current.ids[start..start + len as usize]);
+        // The hit path: one hash and one probe.
+        if let Some(range) = self.current.range(key) {
+            return Ok(&self.current.ids[range]);
         }
-        let ids = match self.old.get(key) {
-            Some(ids) => ids.to_vec(),
+        let ids = match self.old.range(key) {
+            Some(range) => self.old.ids[range].to_vec(),
             None => compute(self, piece)?,
         };
         if piece.len() > MAX_KEY_BYTES {
