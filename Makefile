@@ -12,7 +12,7 @@ help: ## list the targets
 .PHONY: install
 install: ## build the Rust extension (release) and install l2t with its runtime dependencies
 	$(PIP) install -q "maturin>=1.5,<2"
-	$(PIP) install -q numpy tokenizers
+	$(PIP) install -q numpy tokenizers pyarrow
 	$(PYTHON) -m maturin build --release --quiet --out target/wheels
 	$(PIP) install -q --force-reinstall --no-deps target/wheels/l2t-*.whl
 

@@ -31,6 +31,18 @@ create_exception!(
 );
 create_exception!(
     l2t,
+    SourceError,
+    InputError,
+    "An input file or source that cannot be read: names the file and row."
+);
+create_exception!(
+    l2t,
+    OutputError,
+    L2TError,
+    "An output directory that cannot be written, or that holds other data."
+);
+create_exception!(
+    l2t,
     VocabError,
     InputError,
     "A token id outside the tokenizer's vocabulary."
@@ -43,6 +55,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TokenizerError", py.get_type::<TokenizerError>())?;
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("VocabError", py.get_type::<VocabError>())?;
+    m.add("SourceError", py.get_type::<SourceError>())?;
+    m.add("OutputError", py.get_type::<OutputError>())?;
     Ok(())
 }
 
