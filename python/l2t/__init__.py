@@ -21,6 +21,7 @@ from l2t._l2t import (
     __version__,
 )
 from l2t.engine import Engine, Example, PackedBatch
+from l2t.generate import generate
 from l2t.tasks import TaskInfo, task_id, task_name, tasks
 from l2t.tokenizer import Tokenizer
 
@@ -39,6 +40,7 @@ __all__ = [
     "TokenizerError",
     "VocabError",
     "__version__",
+    "generate",
     "task_id",
     "task_name",
     "tasks",

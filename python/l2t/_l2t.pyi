@@ -78,6 +78,13 @@ class Engine:
         first_doc: int = 0,
         previous: list[str] | None = None,
     ) -> tuple[list[tuple[int, int, str, str, str]], Buffer, Buffer, str]: ...
+    def mixed_examples(
+        self,
+        texts: Iterable[str],
+        token_counts: list[int | None] | None = None,
+        first_doc: int = 0,
+        previous: list[str] | None = None,
+    ) -> tuple[list[tuple[int, int, str, str, str]], Buffer, Buffer, list[int], str]: ...
     def generate(
         self,
         texts: Iterable[str],

@@ -1,14 +1,18 @@
-"""The ``l2t`` command: ``tasks``, ``preview`` and ``demo`` (more subcommands join as they land)."""
+"""The ``l2t`` command: ``generate``, ``inspect``, ``merge``, ``tasks``, ``preview``, ``demo``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
 
 import l2t
 from l2t.corpus import documents_from_file, pydoc_documents, train_demo_tokenizer
+from l2t.generate import Layout, generate
+from l2t.manifest import merge
+from l2t.summary import render
 
 
 def _tasks(_: argparse.Namespace) -> int:
@@ -81,11 +85,138 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with a JSON value (bare words are strings)."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def _generate(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = dict(args.option or [])
+    if args.seq_len is not None:
+        overrides["seq_len"] = args.seq_len
+    if args.shared:
+        overrides["mixing"] = "shared"
+    elif args.l2t_only:
+        overrides["raw_ratio"] = 0.0
+    elif args.raw_ratio is not None:
+        overrides["raw_ratio"] = args.raw_ratio
+    if args.mix_by is not None:
+        overrides["mix_by"] = args.mix_by
+    if args.task_weights is not None:
+        overrides["task_weights"] = json.loads(args.task_weights)
+    t0 = time.perf_counter()
+    result = generate(
+        args.inputs,
+        tokenizer=args.tokenizer,
+        output=args.output,
+        profile=args.profile,
+        seed=args.seed,
+        format=args.format,
+        tasks=args.tasks.split(",") if args.tasks else None,
+        shard_index=args.shard_index,
+        num_shards=args.num_shards,
+        max_docs=args.max_docs,
+        text_field=args.text_field,
+        text_split=args.text_split,
+        input_format=args.input_format,
+        on_error=args.on_error,
+        overwrite=args.overwrite,
+        threads=args.threads,
+        progress=False if args.quiet else None,
+        layout=Layout(args.shard_docs, args.batch_docs, int(args.batch_mb * (1 << 20))),
+        **overrides,
+    )
+    dt = time.perf_counter() - t0
+    t = result["totals"]
+    mb = sum(i.get("bytes", 0) for i in result["inputs"]) / 1e6
+    tokens = t["l2t_tokens"] + t["raw_tokens"]
+    print(
+        f"{args.output}: {t['parts']} parts, {t['rows']:,} rows, {tokens:,}"
+        f" tokens (L2T share {t['l2t_token_share']:.1%}, fill {t['fill_rate']:.2%}), "
+        f"{t['skipped_rows']:,} rows skipped; {dt:.1f} s, {mb / dt:.2f} MB/s of input"
+    )
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    print(render(args.directory, rows=args.rows, width=args.width))
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    m = merge(args.directory)
+    print(f"{args.directory}/manifest.json: {m['totals']['parts']} parts from {args.directory}")
+    return 0
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "generate",
+        help="corpus -> L2T training data (parts + manifest), resumable and shardable",
+        description="Turn a corpus into packed L2T training data. Rerun the same command to "
+        "resume after a crash; run with --shard-index i --num-shards N on N machines to split "
+        "the work (their union equals one machine's output).",
+    )
+    p.add_argument("inputs", nargs="+", help="files, directories or globs (Parquet, JSONL, text)")
+    p.add_argument("--tokenizer", required=True, help="tokenizer.json or its directory")
+    p.add_argument("--output", "-o", required=True, help="output directory")
+    p.add_argument("--profile", choices=["paper", "default"], default="default")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="engine threads (default: all cores)")
+    p.add_argument("--seq-len", type=int, help="packed row length (default 2048)")
+    mix = p.add_mutually_exclusive_group()
+    mix.add_argument("--raw-ratio", type=float, help="share of raw text (disjoint mixing)")
+    mix.add_argument("--shared", action="store_true", help="every document both raw and L2T")
+    mix.add_argument("--l2t-only", action="store_true", help="no raw text (the default)")
+    p.add_argument("--mix-by", choices=["documents", "tokens"], help="what --raw-ratio counts")
+    tasks = p.add_mutually_exclusive_group()
+    tasks.add_argument("--tasks", help="comma-separated task names (equal weights)")
+    tasks.add_argument("--task-weights", help='JSON object, e.g. \'{"typo": 2, "masked_word": 1}\'')
+    p.add_argument("--format", choices=["parquet", "bin", "jsonl"], default="parquet")
+    p.add_argument("--shard-index", type=int, default=0, help="this run's index (0-based)")
+    p.add_argument("--num-shards", type=int, default=1, help="runs sharing the work")
+    p.add_argument("--max-docs", type=int, help="only the first N documents")
+    p.add_argument("--text-field", default="text", help="text field of JSONL/Parquet rows")
+    p.add_argument("--text-split", choices=["file", "blank-lines"], default="file")
+    p.add_argument("--input-format", choices=["parquet", "jsonl", "text"])
+    p.add_argument("--on-error", choices=["raise", "skip"], default="raise")
+    p.add_argument("--overwrite", action="store_true", help="replace another config's data")
+    p.add_argument("--shard-docs", type=int, default=Layout.shard_docs, help="documents per part")
+    p.add_argument("--batch-docs", type=int, default=Layout.batch_docs, help="documents per batch")
+    p.add_argument("--batch-mb", type=float, default=Layout.batch_bytes / (1 << 20))
+    p.add_argument(
+        "--option",
+        action="append",
+        type=_option,
+        metavar="KEY=VALUE",
+        help="any engine option (e.g. pack_window=16384); repeatable",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    p.set_defaults(run=_generate)
+
+    p = sub.add_parser("inspect", help="summarise a generated dataset")
+    p.add_argument("directory")
+    p.add_argument("--rows", type=int, default=2, help="rows to decode")
+    p.add_argument("--width", type=int, default=160, help="characters per decoded segment")
+    p.set_defaults(run=_inspect)
+
+    p = sub.add_parser("merge", help="combine the manifests of --num-shards runs")
+    p.add_argument("directory")
+    p.set_defaults(run=_merge)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``l2t`` command."""
     parser = argparse.ArgumentParser(prog="l2t", description=l2t.__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"l2t {l2t.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_generate(sub)
 
     p = sub.add_parser("tasks", help="list the 14 tasks")
     p.set_defaults(run=_tasks)

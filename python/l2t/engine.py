@@ -158,7 +158,19 @@ class Engine:
         seed: keys every random draw; the same seed and input give byte-identical output.
         **overrides: any option of the profile (``seq_len``, ``max_length``, ``min_words``,
             ``chunk_tokens``, ``stopwords``, ``task_weights``, ``eos_per_example``, ``pad_id``,
-            ``packing``, ``pack_window``, ``mixing``, ``raw_ratio``, ``mix_block``, ``threads``).
+            ``packing``, ``pack_window``, ``mixing``, ``raw_ratio``, ``mix_by``, ``mix_block``,
+            ``threads``). ``mix_by="documents"`` (both profiles) sends ``ceil(raw_ratio * n)``
+            documents of each block of ``mix_block`` to raw text, as the reference does, so the
+            raw share of the output tokens falls below ``raw_ratio`` (L2T strings are about twice
+            their source); ``mix_by="tokens"`` splits each block so that raw tokens make about
+            ``raw_ratio`` of its output tokens, and links each document to its predecessor in the
+            stream whichever way either went.
+
+    Streaming: a caller that cuts one long stream of documents into calls passes each call's
+    position, ``first_doc`` (global index of ``texts[0]``) and ``previous`` (the text of the
+    document just before it), so that every document gets the same random draws and the same
+    previous document as in one call over everything; ``generate`` also takes ``batch``, the index
+    of its output batch, which keys packing and row order.
 
     >>> engine = Engine("tokenizer.json", profile="paper", seed=1)  # doctest: +SKIP
     >>> engine.examples(["A document. With sentences."] , task="half")  # doctest: +SKIP
@@ -212,6 +224,8 @@ class Engine:
         *,
         task: str | None = None,
         token_counts: Sequence[int | None] | None = None,
+        first_doc: int = 0,
+        previous: str | None = None,
     ) -> list[Example]:
         """L2T examples for `texts`, in document order.
 
@@ -221,9 +235,14 @@ class Engine:
                 document draws one task uniformly among those it is eligible for.
             token_counts: per-document token counts for the chunk budget (e.g. FineWeb's
                 ``metadata.token_count``); by default l2t counts with the tokenizer.
+            first_doc: global index of ``texts[0]`` in the whole stream (keys the random draws).
+            previous: the text of the document just before ``texts[0]`` in the stream, if any
+                (Deletion and Last draw from it).
 
         """
-        return self.examples_with_stats(texts, task=task, token_counts=token_counts)[0]
+        return self.examples_with_stats(
+            texts, task=task, token_counts=token_counts, first_doc=first_doc, previous=previous
+        )[0]
 
     def examples_with_stats(
         self,
@@ -231,26 +250,66 @@ class Engine:
         *,
         task: str | None = None,
         token_counts: Sequence[int | None] | None = None,
+        first_doc: int = 0,
+        previous: str | None = None,
     ) -> tuple[list[Example], dict[str, Any]]:
         """Like :meth:`examples`, with the counters of what was made and dropped."""
         if task is not None:
             task_id(task)  # validates the name with a clear error
         meta, ids, offsets, stats = self._inner.examples(
-            texts, task=task, token_counts=_counts(token_counts)
+            texts,
+            task=task,
+            token_counts=_counts(token_counts),
+            first_doc=first_doc,
+            previous=_sentences(previous),
         )
-        ids_np, off = np.asarray(ids), np.asarray(offsets)
-        out = [
-            Example(doc, task_name(tid), prompt, completion, text, ids_np[off[i] : off[i + 1]])
-            for i, (doc, tid, prompt, completion, text) in enumerate(meta)
-        ]
-        return out, json.loads(stats)
+        return _examples(meta, ids, offsets), json.loads(stats)
+
+    def mixed_examples(
+        self,
+        texts: Iterable[str],
+        *,
+        token_counts: Sequence[int | None] | None = None,
+        first_doc: int = 0,
+        previous: str | None = None,
+    ) -> tuple[list[Example], list[int], dict[str, Any]]:
+        """Examples of the L2T documents and the indices of the raw ones.
+
+        For inspection/SFT-style output. The documents are split between L2T and raw text exactly
+        as :meth:`generate` splits them (same arguments, same configuration); the examples are
+        those it would pack, in document order, and the indices are global (``first_doc`` +
+        position). The counters count the raw documents as ``generate`` does (tokens, and those a
+        block's last partial row would drop); ``rows`` and ``pad_tokens`` are 0 as nothing is
+        packed.
+        """
+        meta, ids, offsets, raw, stats = self._inner.mixed_examples(
+            texts,
+            token_counts=_counts(token_counts),
+            first_doc=first_doc,
+            previous=_sentences(previous),
+        )
+        return _examples(meta, ids, offsets), raw, json.loads(stats)
 
     def generate(
-        self, texts: Iterable[str], *, token_counts: Sequence[int | None] | None = None
+        self,
+        texts: Iterable[str],
+        *,
+        token_counts: Sequence[int | None] | None = None,
+        first_doc: int = 0,
+        previous: str | None = None,
+        batch: int = 0,
     ) -> PackedBatch:
-        """Packed rows of ``seq_len``: L2T examples of `texts`, mixed with raw text as set."""
+        """Packed rows of ``seq_len``: L2T examples of `texts`, mixed with raw text as set.
+
+        ``first_doc`` and ``previous`` place `texts` in a longer stream as for :meth:`examples`;
+        ``batch`` is the index of this output batch (it keys the packing and row order).
+        """
         ids, row_offsets, seg_len, seg_task, seg_doc, stats = self._inner.generate(
-            texts, token_counts=_counts(token_counts)
+            texts,
+            token_counts=_counts(token_counts),
+            first_doc=first_doc,
+            previous=_sentences(previous),
+            batch=batch,
         )
         seq_len = int(self.config["seq_len"])
         return PackedBatch(
@@ -266,3 +325,18 @@ class Engine:
 
 def _counts(token_counts: Sequence[int | None] | None) -> list[int | None] | None:
     return None if token_counts is None else [None if c is None else int(c) for c in token_counts]
+
+
+def _sentences(previous: str | None) -> list[str] | None:
+    """The previous document's sentences, split as the engine splits its own documents."""
+    return None if previous is None else _l2t.split_sentences(previous)
+
+
+def _examples(
+    meta: list[tuple[int, int, str, str, str]], ids: _l2t.Buffer, offsets: _l2t.Buffer
+) -> list[Example]:
+    ids_np, off = np.asarray(ids), np.asarray(offsets)
+    return [
+        Example(doc, task_name(tid), prompt, completion, text, ids_np[off[i] : off[i + 1]])
+        for i, (doc, tid, prompt, completion, text) in enumerate(meta)
+    ]

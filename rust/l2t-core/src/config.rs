@@ -38,6 +38,22 @@ pub enum Mixing {
     Shared,
 }
 
+/// What `raw_ratio` is a share of in `Disjoint` mixing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MixBy {
+    /// The reference: each mixing block sends exactly `ceil(raw_ratio * block)` documents to raw
+    /// text. L2T strings are about twice as long as their source, so the raw share of the output
+    /// tokens ends up well below `raw_ratio`.
+    #[default]
+    Documents,
+    /// Each mixing block splits its documents so that raw tokens make up about `raw_ratio` of the
+    /// block's output tokens (raw tokens plus L2T example tokens). Every document's examples then
+    /// use the previous document of the stream (whatever it became) as their previous document, so
+    /// they do not depend on which other documents went raw.
+    Tokens,
+}
+
 /// Everything the engine needs besides the tokenizer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,10 +81,17 @@ pub struct EngineConfig {
     /// Examples considered together by the packer (the reference packs batches of 1000).
     pub pack_window: usize,
     pub mixing: Mixing,
-    /// Share of documents that become raw text in `Disjoint` mixing.
+    /// Share of raw text in `Disjoint` mixing, in [0, 1]: of the documents or of the output tokens
+    /// as `mix_by` says. 0 makes everything L2T, 1 everything raw.
     pub raw_ratio: f64,
-    /// Documents per mixing block: each block sends exactly `ceil(raw_ratio * block)` documents to
-    /// raw text and cuts its raw rows (the reference's map batches of 1000).
+    /// Whether `raw_ratio` counts documents (the reference, and both presets) or output tokens.
+    /// Switch to `tokens` to get the raw token share you ask for; `documents` keeps the reference's
+    /// split and its previous-document links (the previous L2T document).
+    #[serde(default)]
+    pub mix_by: MixBy,
+    /// Documents per mixing block: each block splits its documents between raw text and L2T on its
+    /// own (by `mix_by`), and raw rows are cut per `mix_block` raw documents, the remainder dropped
+    /// (the reference's map batches of 1000).
     pub mix_block: usize,
     /// Worker threads for one call; 1 keeps DataLoader workers from oversubscribing the machine.
     pub threads: usize,
@@ -97,6 +120,7 @@ impl EngineConfig {
             pack_window: if paper { 1000 } else { 8192 },
             mixing: Mixing::Disjoint,
             raw_ratio: 0.0,
+            mix_by: MixBy::Documents,
             mix_block: 1000,
             threads: 1,
         }

@@ -19,7 +19,7 @@ pub mod tasks;
 pub mod text;
 pub mod tokenize;
 
-pub use config::{EngineConfig, Mixing, Packing, Profile};
+pub use config::{EngineConfig, MixBy, Mixing, Packing, Profile};
 pub use error::{L2tError, Result};
 pub use pipeline::{Document, Engine, Example, Packed, StreamPosition};
 pub use stats::Stats;

@@ -88,6 +88,26 @@ fn documents<'a>(
 /// One example's metadata: (doc, task id, prompt, completion, text).
 type ExampleMeta = (u64, u8, String, String, String);
 
+/// Examples as metadata, all their ids concatenated, and each example's offsets into those ids.
+fn example_parts(examples: Vec<l2t_core::Example>) -> (Vec<ExampleMeta>, Buffer, Buffer) {
+    let mut ids = Vec::with_capacity(examples.iter().map(|e| e.ids.len()).sum());
+    let mut offsets = Vec::with_capacity(examples.len() + 1);
+    offsets.push(0u64);
+    let meta = examples
+        .into_iter()
+        .map(|e| {
+            ids.extend_from_slice(&e.ids);
+            offsets.push(ids.len() as u64);
+            (e.doc, e.task.id(), e.prompt, e.completion, e.text)
+        })
+        .collect();
+    (
+        meta,
+        Buffer::new(Data::U32(ids)),
+        Buffer::new(Data::U64(offsets)),
+    )
+}
+
 #[pyclass(frozen, module = "l2t._l2t")]
 pub struct Engine {
     inner: l2t_core::Engine,
@@ -150,23 +170,32 @@ impl Engine {
             batch: 0,
         };
         let (examples, stats) = detach(py, || self.inner.examples(&docs, forced, &position))?;
-        let mut ids = Vec::with_capacity(examples.iter().map(|e| e.ids.len()).sum());
-        let mut offsets = Vec::with_capacity(examples.len() + 1);
-        offsets.push(0u64);
-        let meta = examples
-            .into_iter()
-            .map(|e| {
-                ids.extend_from_slice(&e.ids);
-                offsets.push(ids.len() as u64);
-                (e.doc, e.task.id(), e.prompt, e.completion, e.text)
-            })
-            .collect();
-        Ok((
-            meta,
-            Buffer::new(Data::U32(ids)),
-            Buffer::new(Data::U64(offsets)),
-            crate::serde_json_string(&stats)?,
-        ))
+        let (meta, ids, offsets) = example_parts(examples);
+        Ok((meta, ids, offsets, crate::serde_json_string(&stats)?))
+    }
+
+    /// The examples of the documents `generate` uses as L2T and the global indices of those it
+    /// uses as raw text: (metadata list, concatenated ids, ids offsets, raw indices, stats JSON).
+    #[pyo3(signature = (texts, token_counts=None, first_doc=0, previous=None))]
+    #[allow(clippy::type_complexity)]
+    fn mixed_examples(
+        &self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+        token_counts: Option<Vec<Option<usize>>>,
+        first_doc: u64,
+        previous: Option<Vec<String>>,
+    ) -> PyResult<(Vec<ExampleMeta>, Buffer, Buffer, Vec<u64>, String)> {
+        let texts = extract_texts(texts, first_doc, self.inner.tokenizer())?;
+        let docs = documents(&texts, token_counts.as_deref())?;
+        let position = StreamPosition {
+            first_doc,
+            previous,
+            batch: 0,
+        };
+        let (examples, raw, stats) = detach(py, || self.inner.mixed_examples(&docs, &position))?;
+        let (meta, ids, offsets) = example_parts(examples);
+        Ok((meta, ids, offsets, raw, crate::serde_json_string(&stats)?))
     }
 
     /// Packed rows: (input_ids, row_offsets, segment_lengths, segment_tasks, segment_docs, stats JSON).
