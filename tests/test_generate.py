@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -318,34 +319,40 @@ def cli(*args: object) -> list[str]:
     return [sys.executable, "-m", "l2t.cli", *map(str, args)]
 
 
+def parts_done(out: Path) -> int:
+    try:
+        return len(json.loads((out / "manifest.json").read_text())["parts"])
+    except (OSError, ValueError):
+        return 0
+
+
+def kill_when(command: list[str], ready: Callable[[], bool]) -> bool:
+    """Starts `command` and SIGKILLs it as soon as `ready()`; False if it ended first."""
+    proc = subprocess.Popen(command)
+    while proc.poll() is None and not ready():
+        time.sleep(0.005)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return killed
+
+
 def test_killed_run_resumes_to_identical_output(tmp_path):
     corpus = big_corpus(tmp_path / "big.jsonl", 12)
-    args = [
-        "generate",
-        corpus,
-        "--tokenizer",
-        TOKENIZER,
-        "--threads",
-        "1",
-        "--shard-docs",
-        "600",
-        "--batch-docs",
-        "200",
-        "--raw-ratio",
-        "0.25",
-        "-q",
-    ]
+    args = ["generate", corpus, "--tokenizer", TOKENIZER, "--threads", "1", "--shard-docs", "600"]
+    args += ["--batch-docs", "200", "--raw-ratio", "0.25", "-q"]
     subprocess.run(cli(*args, "-o", tmp_path / "whole"), check=True)
     out = tmp_path / "killed"
-    kills = 0
-    for delay in (0.8, 1.6, 2.4):  # kill at several points: before, during and between parts
-        proc = subprocess.Popen(cli(*args, "-o", out))
-        time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
-    assert kills >= 2, "the run finished too fast to be killed; make the corpus bigger"
+
+    def writing() -> bool:
+        return any(out.glob(".part-*.tmp"))
+
+    # Killed while writing the first part, then mid-way through later parts.
+    assert kill_when(cli(*args, "-o", out), writing)
+    assert kill_when(cli(*args, "-o", out), lambda: parts_done(out) >= 3 and writing())
+    assert kill_when(cli(*args, "-o", out), lambda: parts_done(out) >= 6)
+    assert 6 <= parts_done(out) < 18
     subprocess.run(cli(*args, "-o", out), check=True)
     assert dir_bytes(out) == dir_bytes(tmp_path / "whole")
 

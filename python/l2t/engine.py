@@ -111,6 +111,15 @@ class PackedBatch:
         pos[pads] = pad_pos[pads]
         return pos
 
+    def row_lengths(self) -> np.ndarray:
+        """Per row, how many ids are example or raw tokens (the rest of the row is padding)."""
+        ends = np.concatenate([[0], np.cumsum(self.segment_lengths, dtype=np.int64)])
+        return ends[self.row_offsets[1:]] - ends[self.row_offsets[:-1]]
+
+    def loss_mask(self) -> np.ndarray:
+        """Per token, whether it is an example or raw token rather than a pad (bool)."""
+        return np.arange(self.seq_len)[None, :] < self.row_lengths()[:, None]
+
     def labels(self, *, ignore_pads: bool = True) -> np.ndarray:
         """Next-token labels aligned with ``input_ids`` (int64); pads are -100 when ignored.
 
@@ -118,7 +127,7 @@ class PackedBatch:
         """
         labels = self.input_ids.astype(np.int64)
         if ignore_pads:
-            labels[self.segment_ids() == 0] = -100
+            labels[~self.loss_mask()] = -100
         return labels
 
     def to_arrow(self) -> pa.Table:

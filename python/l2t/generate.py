@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +58,7 @@ class Layout:
     """
 
     shard_docs: int = 65536
-    batch_docs: int = 4000
+    batch_docs: int = 1000
     batch_bytes: int = 64 << 20
 
     def __post_init__(self) -> None:
@@ -170,8 +173,10 @@ def generate(
     )
     tok_json = tokenizer_json(tokenizer)
     engine = Engine(tok_json, profile=profile, seed=seed, threads=threads or _cores(), **overrides)
+    tok = Tokenizer(tok_json)
     identity = _identity(
         engine,
+        tok,
         tok_json,
         sources,
         format,
@@ -184,7 +189,7 @@ def generate(
     )
     run = _Run(
         engine=engine,
-        tokenizer=Tokenizer(tok_json),
+        tokenizer=tok,
         sources=sources,
         directory=Path(output),
         identity=identity,
@@ -207,6 +212,7 @@ def _cores() -> int:
 
 def _identity(
     engine: Engine,
+    tok: Tokenizer,
     tok_json: str,
     sources: list[Source],
     fmt: str,
@@ -220,7 +226,6 @@ def _identity(
     import pyarrow
 
     config = {k: v for k, v in engine.config.items() if k != "threads"}  # output is the same
-    tok = Tokenizer(tok_json)
     return {
         "versions": {"l2t": _l2t.__version__, "pyarrow": pyarrow.__version__},
         "config": config,
@@ -541,8 +546,10 @@ class _Run:
             )
         return shards.JsonlPartWriter(final)
 
-    def process(self, batch: _Batch, writer: shards.PartWriter) -> tuple[dict[str, Any], int]:
-        """Runs the engine on a batch and writes its output; returns (stats, output tokens)."""
+    def process(
+        self, batch: _Batch, writer: shards.PartWriter
+    ) -> tuple[dict[str, Any], int, Callable[[], None]]:
+        """Runs the engine on a batch: (stats, output tokens, the write of its output)."""
         previous = batch.previous
         if previous is not None and not isinstance(previous, str):
             previous = self.tokenizer.decode(list(previous))
@@ -555,8 +562,8 @@ class _Run:
                 previous=previous,
             )
             raw = [(g, self._as_text(batch.texts[g - batch.first_doc])) for g in raw_docs]
-            writer.write_examples(examples, raw)
-            return stats, sum(len(e.ids) for e in examples)
+            tokens = sum(len(e.ids) for e in examples)
+            return stats, tokens, lambda: writer.write_examples(examples, raw)
         packed = self.engine.generate(
             batch.texts,
             token_counts=batch.token_counts,
@@ -564,52 +571,68 @@ class _Run:
             previous=previous,
             batch=unit,
         )
-        writer.write_rows(packed)
-        return packed.stats, int(packed.segment_lengths.sum())
+        return packed.stats, int(packed.segment_lengths.sum()), lambda: writer.write_rows(packed)
+
+    def _finish(self, input_rows: int, out: list[dict[str, Any]]) -> None:
+        """Saves the complete manifest (into `out`, for the caller)."""
+        out.append(self.save(complete=True, input_rows=input_rows))
 
     def _as_text(self, doc: Any) -> str:
         return doc if isinstance(doc, str) else self.tokenizer.decode(list(doc))
 
     def execute(self, show_progress: bool | None) -> dict[str, Any]:
-        """Makes the wanted parts, saving the manifest after each; returns the final manifest."""
+        """Makes the wanted parts, saving the manifest after each; returns the final manifest.
+
+        Three threads share the work: the reader parses the next batch, this thread runs the
+        engine (which releases the GIL and uses `threads` cores), and a writer thread encodes and
+        writes the previous batch's output, commits parts and saves the manifest, in order.
+        """
         bar = Progress(sum(s.bytes for s in self.sources), enabled=show_progress)
         writer: shards.PartWriter | None = None
+        unfinished: list[shards.PartWriter] = []  # opened, not yet committed
         counts: dict[str, Any] = {}
         skipped: list[dict[str, Any]] = []
-        result: dict[str, Any] | None = None
+        final: list[dict[str, Any]] = []
+        output = _Ordered(depth=2)
         try:
             for item in _prefetch(self.work):
-                with self._writing():
-                    if isinstance(item, _Batch):
-                        if writer is None:
-                            writer = self.open_writer(item.part)
-                            counts, skipped = {}, []
-                        stats, tokens = self.process(item, writer)
-                        manifest.add_counts(counts, manifest.engine_counts(stats))
-                        skipped.extend(item.skipped)
-                        bar.update(len(item.texts), item.text_bytes, tokens, self.input_done())
-                    elif isinstance(item, _PartEnd):
-                        assert writer is not None  # every row of a part is in one of its batches
-                        self._commit(writer, item, counts, skipped)
-                        writer = None
-                        self.save(complete=False, input_rows=None)
-                    else:
-                        result = self.save(complete=True, input_rows=item.input_rows)
+                if isinstance(item, _Batch):
+                    if writer is None:
+                        writer = self.open_writer(item.part)
+                        unfinished.append(writer)
+                        counts, skipped = {}, []
+                    stats, tokens, write = self.process(item, writer)
+                    output.submit(self._writing(write))
+                    manifest.add_counts(counts, manifest.engine_counts(stats))
+                    skipped.extend(item.skipped)
+                    bar.update(len(item.texts), item.text_bytes, tokens, self.input_done())
+                elif isinstance(item, _PartEnd):
+                    assert writer is not None  # every row of a part is in one of its batches
+                    commit = functools.partial(self._commit, writer, item, counts, skipped)
+                    output.submit(self._writing(commit))
+                    writer = None
+                else:
+                    finish = functools.partial(self._finish, item.input_rows, final)
+                    output.submit(self._writing(finish))
+            output.wait()
         finally:
-            if writer is not None:
-                writer.abort()  # no half-written part survives, whatever stopped the run
+            output.close()
+            for w in unfinished:
+                if not w.committed:
+                    w.abort()  # no half-written part survives, whatever stopped the run
             bar.close()
-        assert result is not None
         if self.shard[1] > 1:
             with contextlib.suppress(_l2t.OutputError):  # other shards still running
                 manifest.merge(self.directory)
-        return result
+        return final[0]
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Turns a failed write (disk full, quota, permissions) into a clear OutputError."""
+    def _writing(self, action: Callable[[], object]) -> Callable[[], None]:
+        """`action`, with a failed write (disk full, quota, permissions) as a clear OutputError."""
+        return functools.partial(self._write_or_explain, action)
+
+    def _write_or_explain(self, action: Callable[[], object]) -> None:
         try:
-            yield
+            action()
         except OSError as e:
             if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
                 raise _l2t.OutputError(
@@ -639,6 +662,7 @@ class _Run:
             "skipped_rows": len(skipped),
             "skipped": skipped[: manifest.SKIPS_KEPT_PER_PART],
         }
+        self.save(complete=False, input_rows=None)
 
 
 def _skip(source: Source, row: int, reason: str) -> dict[str, Any]:
@@ -688,3 +712,42 @@ def _prefetch(make: Callable[[], Iterator[Any]], depth: int = 2) -> Iterator[Any
     finally:
         stop.set()
         thread.join()
+
+
+class _Ordered:
+    """Runs actions one after another on a background thread, at most `depth` waiting.
+
+    Once an action fails, the ones after it are skipped (a part whose write failed must never be
+    committed), and the error comes back on the next :meth:`submit` or :meth:`wait`.
+    """
+
+    def __init__(self, depth: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="l2t-writer")
+        self._pending: deque[Future[None]] = deque()
+        self._depth = depth
+        self._failed = False
+
+    def _run(self, action: Callable[[], None]) -> None:
+        if self._failed:
+            return
+        try:
+            action()
+        except BaseException:
+            self._failed = True
+            raise
+
+    def submit(self, action: Callable[[], None]) -> None:
+        while self._pending and (self._pending[0].done() or len(self._pending) >= self._depth):
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._run, action))
+
+    def wait(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Finishes what was submitted and stops the thread.
+
+        After an error elsewhere this still commits the parts that were already whole.
+        """
+        self._pool.shutdown(wait=True)

@@ -66,6 +66,7 @@ class PartWriter(ABC):
         self.final = final
         self.tmp = temporary_path(final)
         self.rows = 0
+        self.committed = False
 
     @abstractmethod
     def write_rows(self, batch: PackedBatch) -> None:
@@ -85,6 +86,7 @@ class PartWriter(ABC):
         with self.tmp.open("rb") as f:
             os.fsync(f.fileno())
         self.tmp.replace(self.final)
+        self.committed = True
 
     def abort(self) -> None:
         """Closes and removes the temporary file (after an error); never raises."""
@@ -155,7 +157,7 @@ def rows_table(batch: PackedBatch, *, loss_mask: bool) -> pa.Table:
         "segment_docs": pa.ListArray.from_arrays(seg, pa.array(batch.segment_docs)),
     }
     if loss_mask:
-        mask = (batch.segment_ids() != 0).reshape(-1)
+        mask = batch.loss_mask().reshape(-1)
         columns["loss_mask"] = pa.ListArray.from_arrays(row_starts, pa.array(mask))
     return pa.table(columns)
 
