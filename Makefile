@@ -51,6 +51,7 @@ test: install-test lint stubtest test-rust test-python ## install, lint, and run
 .PHONY: bench
 bench: install ## the engine benchmark (JSON into benches/results/)
 	$(PYTHON) benches/bench_engine.py
+	$(PYTHON) benches/bench_generate.py
 
 .PHONY: fmt
 fmt: ## format Rust and Python sources

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import l2t
-from conftest import FIXTURES, read_jsonl
+from conftest import FIXTURES, SHARED, TOKENIZERS, read_jsonl, shared_or_skip
 from l2t.generate import Layout, generate
 from l2t.manifest import merge
 from l2t.shards import read_bin
@@ -509,3 +509,22 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
     )
     assert proc.returncode == 2 and "missing.jsonl" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_default_profile_fills_99_percent_of_row_slots_on_the_novels(tmp_path):
+    corpus = shared_or_skip(SHARED / "english-novels-100" / "corpus")
+    tokenizer = shared_or_skip(TOKENIZERS / "mistral-7b-v0.1" / "tokenizer.json")
+    with (tmp_path / "novels.jsonl").open("w", encoding="utf-8") as f:
+        for path in sorted(corpus.glob("*.txt"))[:8]:  # ~6 MB, cut into ~4 KB documents
+            lines = path.read_text(encoding="utf-8-sig").replace("\r", "").split("\n")
+            for i in range(0, len(lines), 60):
+                f.write(json.dumps({"text": "\n".join(lines[i : i + 60]).strip()}) + "\n")
+    for ratio in (0.0, 0.5):
+        m = generate(
+            tmp_path / "novels.jsonl",
+            tokenizer=tokenizer,
+            output=tmp_path / f"out-{ratio}",
+            raw_ratio=ratio,
+            progress=False,
+        )
+        assert m["totals"]["fill_rate"] >= 0.99, (ratio, m["totals"]["fill_rate"])

@@ -30,75 +30,18 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from l2t import _l2t, manifest, shards
 from l2t.engine import Engine
+from l2t.parts import Batch, Layout, PartEnd, PartReader
 from l2t.progress import Progress
 from l2t.sources import Source, open_sources
 from l2t.tokenizer import Tokenizer, tokenizer_json
 
 ON_ERROR = ("raise", "skip")
 TOKENIZER_FILE = "tokenizer.json"
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How the document stream is cut; part of a dataset's identity (it changes the bytes).
-
-    Attributes:
-        shard_docs: documents per output part (the unit of resume and of shard-by-index).
-        batch_docs: documents per engine call (packing and raw-text blocks work within a call).
-        batch_bytes: text bytes that close a batch early (bounds memory on long documents).
-
-    """
-
-    shard_docs: int = 65536
-    batch_docs: int = 1000
-    batch_bytes: int = 64 << 20
-
-    def __post_init__(self) -> None:
-        for name in ("shard_docs", "batch_docs", "batch_bytes"):
-            if getattr(self, name) < 1:
-                raise _l2t.ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
-
-
-@dataclass
-class _Batch:
-    part: int
-    number: int  # within the part
-    first_doc: int
-    texts: list[Any] = field(default_factory=list)
-    token_counts: list[int | None] = field(default_factory=list)
-    previous: Any = None
-    text_bytes: int = 0
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class _PartEnd:
-    part: int
-    end_doc: int
-
-
-@dataclass
-class _StreamEnd:
-    input_rows: int
-    input_errors: list[dict[str, Any]]
-
-
-@dataclass
-class _Row:
-    """One loaded row of the global stream: its text (or ids) and where it came from."""
-
-    doc: int
-    text: Any
-    token_count: int | None
-    skip: dict[str, Any] | None = None
 
 
 def generate(
@@ -286,14 +229,17 @@ class _Run:
         self.fmt = fmt
         self.layout = layout
         self.shard = shard
-        self.max_docs = max_docs
-        self.on_error = on_error
         self.manifest_path = directory / manifest.manifest_name(*shard)
         self.done: dict[int, dict[str, Any]] = {}  # completed parts by index
         self.kept: frozenset[int] = frozenset()  # parts a previous run completed (not remade)
-        self.input_errors: list[dict[str, Any]] = []
-        self.bytes_done = 0  # input bytes of finished sources, for the ETA
-        self.current: Source | None = None
+        self.reader = PartReader(
+            sources,
+            layout,
+            self.wanted,
+            max_docs=max_docs,
+            on_error=on_error,
+            vocab_size=identity["tokenizer"]["vocab_size"],
+        )
 
     # -- output directory -------------------------------------------------------------------
 
@@ -362,7 +308,7 @@ class _Run:
             list(self.done.values()),
             complete=complete,
             input_rows=input_rows,
-            input_errors=self.input_errors,
+            input_errors=self.reader.input_errors,
             shard=self.shard if self.shard[1] > 1 else None,
         )
         manifest.write_json_atomic(self.manifest_path, doc)
@@ -374,152 +320,6 @@ class _Run:
         """Whether this run makes `part`."""
         index, count = self.shard
         return part % count == index and part not in self.kept
-
-    def needed(self, doc: int) -> bool:
-        """Whether row `doc` must be loaded: it is in a wanted part, or precedes one."""
-        s = self.layout.shard_docs
-        return self.wanted(doc // s) or ((doc + 1) % s == 0 and self.wanted((doc + 1) // s))
-
-    def first_needed(self, lo: int, hi: int) -> int | None:
-        """The first needed row in ``[lo, hi)``, or None."""
-        s = self.layout.shard_docs
-        k = lo // s
-        while k * s - 1 < hi:
-            if self.wanted(k):
-                first = max(lo, k * s - 1)
-                if first < hi:
-                    return first
-            k += 1
-        return None
-
-    # -- reading ----------------------------------------------------------------------------
-
-    def rows(self) -> Iterator[_Row | int]:
-        """The needed rows in order; finally the total number of rows in the stream."""
-        limit = self.max_docs if self.max_docs is not None else float("inf")
-        base = 0
-        for source in self.sources:
-            if base >= limit:
-                break
-            self.current = source
-            n = source.num_rows()
-            if n is None:
-                base = yield from self._scan(source, base, limit)
-            else:
-                yield from self._seek(source, base, int(min(base + n, limit)))
-                base += n
-            self.bytes_done += source.bytes
-            self.current = None
-        yield int(min(base, limit))
-
-    def _scan(self, source: Source, base: int, limit: float) -> Iterator[_Row]:
-        """Reads a source of unknown length to its end; returns the next global row index."""
-        end = base
-        it = source.rows(0)
-        try:
-            for raw in it:
-                doc = base + raw.index
-                if doc >= limit:
-                    break
-                end = doc + 1
-                if self.needed(doc):
-                    yield self._load(source, raw, doc)
-        except _l2t.SourceError as e:
-            if self.on_error == "raise":
-                raise
-            self.input_errors.append(
-                {"path": source.name, "rows_read": end - base, "reason": str(e)}
-            )
-        finally:
-            with contextlib.suppress(Exception):
-                it.close()  # type: ignore[attr-defined]
-        return end
-
-    def _seek(self, source: Source, base: int, end: int) -> Iterator[_Row]:
-        """Reads only the needed runs of rows of a source of known length."""
-        pos = base
-        while (first := self.first_needed(pos, end)) is not None:
-            doc = first
-            it = source.rows(first - base)
-            try:
-                for raw in it:
-                    doc = base + raw.index
-                    if doc >= end or not self.needed(doc):
-                        break
-                    yield self._load(source, raw, doc)
-                    doc += 1
-            except _l2t.SourceError as e:
-                if self.on_error == "raise":
-                    raise
-                # The rest of this run is unreadable: empty placeholders keep the numbering.
-                while doc < end and self.needed(doc):
-                    yield _Row(doc, "", None, _skip(source, doc - base, f"unreadable: {e}"))
-                    doc += 1
-            finally:
-                with contextlib.suppress(Exception):
-                    it.close()  # type: ignore[attr-defined]
-            pos = max(doc, first + 1)
-
-    def _load(self, source: Source, raw: Any, doc: int) -> _Row:
-        try:
-            loaded = raw.load()
-            text = loaded.text
-            if not isinstance(text, str):
-                ids = np.asarray(text, dtype=np.int64)
-                vocab = self.identity["tokenizer"]["vocab_size"]
-                if ids.size and (ids.min() < 0 or ids.max() >= vocab):
-                    bad = int(ids[(ids < 0) | (ids >= vocab)][0])
-                    raise _l2t.SourceError(
-                        f"{source.name}: row {raw.index}: token id {bad} is outside the "
-                        f"vocabulary (size {vocab})"
-                    )
-            return _Row(doc, text, loaded.token_count)
-        except _l2t.SourceError as e:
-            if self.on_error == "raise":
-                raise
-            return _Row(doc, "", None, _skip(source, raw.index, str(e)))
-
-    def work(self) -> Iterator[_Batch | _PartEnd | _StreamEnd]:
-        """Batches of the wanted parts, part ends, and the stream's end."""
-        s, lay = self.layout.shard_docs, self.layout
-        batch: _Batch | None = None
-        part, number = -1, 0  # the part being made (-1: none) and its next batch number
-        last: _Row | None = None  # the row before the next batch's first
-        for row in self.rows():
-            k = -1 if isinstance(row, int) else row.doc // s
-            if part >= 0 and k != part:  # the part is whole
-                if batch is not None:
-                    yield batch
-                    batch = None
-                assert last is not None
-                yield _PartEnd(part, last.doc + 1)
-                part = -1
-            if isinstance(row, int):
-                yield _StreamEnd(row, list(self.input_errors))
-                return
-            if not self.wanted(k):  # the row before a wanted part: only its text is needed
-                last = row
-                continue
-            if part < 0:
-                part, number = k, 0
-            if batch is None:
-                previous = last.text if last is not None and last.doc == row.doc - 1 else None
-                batch = _Batch(part, number, row.doc, previous=previous)
-                number += 1
-            batch.texts.append(row.text)
-            batch.token_counts.append(row.token_count)
-            batch.text_bytes += _text_bytes(row.text)
-            if row.skip is not None:
-                batch.skipped.append(row.skip)
-            last = row
-            if len(batch.texts) >= lay.batch_docs or batch.text_bytes >= lay.batch_bytes:
-                yield batch
-                batch = None
-
-    def input_done(self) -> int:
-        """Input bytes consumed so far (approximate, for the ETA)."""
-        current = self.current
-        return self.bytes_done + (current.bytes_read() if current is not None else 0)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -547,7 +347,7 @@ class _Run:
         return shards.JsonlPartWriter(final)
 
     def process(
-        self, batch: _Batch, writer: shards.PartWriter
+        self, batch: Batch, writer: shards.PartWriter
     ) -> tuple[dict[str, Any], int, Callable[[], None]]:
         """Runs the engine on a batch: (stats, output tokens, the write of its output)."""
         previous = batch.previous
@@ -595,8 +395,8 @@ class _Run:
         final: list[dict[str, Any]] = []
         output = _Ordered(depth=2)
         try:
-            for item in _prefetch(self.work):
-                if isinstance(item, _Batch):
+            for item in _prefetch(self.reader.work):
+                if isinstance(item, Batch):
                     if writer is None:
                         writer = self.open_writer(item.part)
                         unfinished.append(writer)
@@ -605,8 +405,8 @@ class _Run:
                     output.submit(self._writing(write))
                     manifest.add_counts(counts, manifest.engine_counts(stats))
                     skipped.extend(item.skipped)
-                    bar.update(len(item.texts), item.text_bytes, tokens, self.input_done())
-                elif isinstance(item, _PartEnd):
+                    bar.update(len(item.texts), item.text_bytes, tokens, self.reader.input_done())
+                elif isinstance(item, PartEnd):
                     assert writer is not None  # every row of a part is in one of its batches
                     commit = functools.partial(self._commit, writer, item, counts, skipped)
                     output.submit(self._writing(commit))
@@ -644,7 +444,7 @@ class _Run:
     def _commit(
         self,
         writer: shards.PartWriter,
-        end: _PartEnd,
+        end: PartEnd,
         counts: dict[str, Any],
         skipped: list[dict[str, Any]],
     ) -> None:
@@ -663,16 +463,6 @@ class _Run:
             "skipped": skipped[: manifest.SKIPS_KEPT_PER_PART],
         }
         self.save(complete=False, input_rows=None)
-
-
-def _skip(source: Source, row: int, reason: str) -> dict[str, Any]:
-    return {"path": source.name, "row": row, "reason": reason}
-
-
-def _text_bytes(text: Any) -> int:
-    if isinstance(text, str):
-        return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-    return 4 * len(text)
 
 
 def _prefetch(make: Callable[[], Iterator[Any]], depth: int = 2) -> Iterator[Any]:
