@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,22 @@ def hf_tokenizer(name: str):
 @pytest.fixture(scope="session")
 def reference_docs() -> list[str]:
     return [r["text"] for r in read_jsonl(shared_or_skip(REFERENCE / "docs.jsonl"))]
+
+
+def make_corpus(n_docs: int, seed: int = 0) -> list[str]:
+    """Documents of 2 to 12 fixture paragraphs each, recombined reproducibly."""
+    paragraphs = [
+        line
+        for r in read_jsonl(FIXTURES / "docs.jsonl")
+        for line in r["text"].split("\n")
+        if len(line.split()) >= 4
+    ]
+    rng = random.Random(seed)
+    return ["\n".join(rng.sample(paragraphs, rng.randint(2, 12))) for _ in range(n_docs)]
+
+
+def write_jsonl(path: Path, docs: list[str], **extra: object) -> Path:
+    with path.open("w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps({"text": d, **extra}) + "\n")
+    return path

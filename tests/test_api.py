@@ -346,3 +346,35 @@ def test_raw_ratio_edges_with_token_mixing(fixture_tokenizer, fixture_docs):
     with pytest.raises(l2t.ConfigError):
         l2t.Engine(fixture_tokenizer, mix_by="bytes")
     assert l2t.Engine(fixture_tokenizer).config["mix_by"] == "documents"
+
+
+def test_prompt_lengths_are_the_ids_the_prompt_encodes_to(fixture_tokenizer, fixture_docs):
+    tok = l2t.Tokenizer(fixture_tokenizer)
+    plain = l2t.Engine(fixture_tokenizer, seed=1).examples(fixture_docs)
+    masked = l2t.Engine(fixture_tokenizer, seed=1, mask_prompts=True).examples(fixture_docs)
+    assert [e.ids.tolist() for e in plain] == [e.ids.tolist() for e in masked]
+    assert all(e.prompt_len == 0 for e in plain)
+    for e in masked:
+        alone = tok.encode(e.text[: len(e.text) - len(e.completion)])
+        shared = 0
+        while shared < min(len(alone), len(e.ids)) and alone[shared] == e.ids[shared]:
+            shared += 1
+        assert e.prompt_len == shared > 0, e.task
+        assert e.prompt_len < len(e.ids)  # a completion always follows
+
+
+def test_prompt_mask_marks_each_segments_prompt(fixture_tokenizer, fixture_docs):
+    engine = l2t.Engine(fixture_tokenizer, seed=2, mask_prompts=True, raw_ratio=0.5)
+    batch = engine.generate(fixture_docs)
+    mask = batch.prompt_mask()
+    seg = batch.segment_ids()
+    for r in range(batch.num_rows):
+        first = batch.row_offsets[r]
+        for n in range(1, batch.row_offsets[r + 1] - first + 1):
+            in_segment = seg[r] == n
+            prompt = int(batch.segment_prompt_lengths[first + n - 1])
+            assert mask[r][in_segment].sum() == prompt
+            assert mask[r][in_segment][:prompt].all()  # the prompt leads its segment
+    raw = batch.segment_tasks == l2t.RAW_TASK_ID
+    assert (batch.segment_prompt_lengths[raw] == 0).all()
+    assert (batch.segment_prompt_lengths[~raw] > 0).all()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import random
 import resource
 import signal
 import subprocess
@@ -24,7 +23,15 @@ import pyarrow.parquet as pq
 import pytest
 
 import l2t
-from conftest import FIXTURES, SHARED, TOKENIZERS, read_jsonl, shared_or_skip
+from conftest import (
+    FIXTURES,
+    SHARED,
+    TOKENIZERS,
+    make_corpus,
+    read_jsonl,
+    shared_or_skip,
+    write_jsonl,
+)
 from l2t.generate import Layout, generate
 from l2t.manifest import merge
 from l2t.shards import read_bin
@@ -33,25 +40,6 @@ from l2t.summary import render
 
 TOKENIZER = FIXTURES / "bpe-pydoc-2k.json"
 SMALL = Layout(shard_docs=40, batch_docs=16)
-
-
-def make_corpus(n_docs: int, seed: int = 0) -> list[str]:
-    """Documents of 2 to 12 fixture paragraphs each, recombined reproducibly."""
-    paragraphs = [
-        line
-        for r in read_jsonl(FIXTURES / "docs.jsonl")
-        for line in r["text"].split("\n")
-        if len(line.split()) >= 4
-    ]
-    rng = random.Random(seed)
-    return ["\n".join(rng.sample(paragraphs, rng.randint(2, 12))) for _ in range(n_docs)]
-
-
-def write_jsonl(path: Path, docs: list[str], **extra: object) -> Path:
-    with path.open("w", encoding="utf-8") as f:
-        for d in docs:
-            f.write(json.dumps({"text": d, **extra}) + "\n")
-    return path
 
 
 def dir_bytes(d: Path) -> dict[str, bytes]:
@@ -496,6 +484,9 @@ def test_cli_generate_then_inspect(tmp_path, jsonl):
     assert "3 parts" in done.stdout and done.stderr == ""  # no progress line off a terminal
     m = json.loads((out / "manifest.json").read_text())
     assert m["config"]["pack_window"] == 64
+    masked = run(jsonl, tmp_path / "masked", mask_prompts=True)
+    prompts = parquet_parts(tmp_path / "masked").column("segment_prompt_lengths").to_pylist()
+    assert sum(map(sum, prompts)) > 0 and masked["config"]["mask_prompts"]
     shown = subprocess.run(cli("inspect", out), check=True, capture_output=True, text=True).stdout
     assert "fill rate" in shown and "--- row 0 ---" in shown and "raw" in shown
     assert render(out).splitlines()[0].startswith(str(out))

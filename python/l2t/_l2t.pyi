@@ -77,14 +77,14 @@ class Engine:
         token_counts: list[int | None] | None = None,
         first_doc: int = 0,
         previous: list[str] | None = None,
-    ) -> tuple[list[tuple[int, int, str, str, str]], Buffer, Buffer, str]: ...
+    ) -> tuple[list[tuple[int, int, str, str, str, int]], Buffer, Buffer, str]: ...
     def mixed_examples(
         self,
         texts: Iterable[str],
         token_counts: list[int | None] | None = None,
         first_doc: int = 0,
         previous: list[str] | None = None,
-    ) -> tuple[list[tuple[int, int, str, str, str]], Buffer, Buffer, list[int], str]: ...
+    ) -> tuple[list[tuple[int, int, str, str, str, int]], Buffer, Buffer, list[int], str]: ...
     def generate(
         self,
         texts: Iterable[str],
@@ -92,4 +92,4 @@ class Engine:
         first_doc: int = 0,
         previous: list[str] | None = None,
         batch: int = 0,
-    ) -> tuple[Buffer, Buffer, Buffer, Buffer, Buffer, str]: ...
+    ) -> tuple[Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, str]: ...

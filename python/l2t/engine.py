@@ -39,6 +39,8 @@ class Example:
     completion: str
     text: str
     ids: np.ndarray = field(repr=False, compare=False)
+    #: Leading ids that are the prompt (with its anchor); 0 unless the engine has ``mask_prompts``.
+    prompt_len: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class PackedBatch:
     segment_lengths: np.ndarray
     segment_tasks: np.ndarray
     segment_docs: np.ndarray
+    segment_prompt_lengths: np.ndarray
     pad_id: int
     stats: dict[str, Any] = field(repr=False)
 
@@ -119,6 +122,17 @@ class PackedBatch:
     def loss_mask(self) -> np.ndarray:
         """Per token, whether it is an example or raw token rather than a pad (bool)."""
         return np.arange(self.seq_len)[None, :] < self.row_lengths()[:, None]
+
+    def prompt_mask(self) -> np.ndarray:
+        """Per token, whether it belongs to an example's prompt.
+
+        All False unless the engine runs with ``mask_prompts=True``.
+        """
+        flat, _, within = self._token_layout()
+        segment = np.repeat(np.arange(len(self.segment_lengths)), self.segment_lengths)
+        out = np.zeros(self.input_ids.size, dtype=bool)
+        out[flat] = within < self.segment_prompt_lengths[segment]
+        return out.reshape(self.input_ids.shape)
 
     def labels(self, *, ignore_pads: bool = True) -> np.ndarray:
         """Next-token labels aligned with ``input_ids`` (int64); pads are -100 when ignored.
@@ -313,7 +327,7 @@ class Engine:
         ``first_doc`` and ``previous`` place `texts` in a longer stream as for :meth:`examples`;
         ``batch`` is the index of this output batch (it keys the packing and row order).
         """
-        ids, row_offsets, seg_len, seg_task, seg_doc, stats = self._inner.generate(
+        ids, row_offsets, seg_len, seg_task, seg_doc, seg_prompt, stats = self._inner.generate(
             texts,
             token_counts=_counts(token_counts),
             first_doc=first_doc,
@@ -327,6 +341,7 @@ class Engine:
             segment_lengths=np.asarray(seg_len),
             segment_tasks=np.asarray(seg_task),
             segment_docs=np.asarray(seg_doc),
+            segment_prompt_lengths=np.asarray(seg_prompt),
             pad_id=self.pad_id,
             stats=json.loads(stats),
         )
@@ -342,10 +357,10 @@ def _sentences(previous: str | None) -> list[str] | None:
 
 
 def _examples(
-    meta: list[tuple[int, int, str, str, str]], ids: _l2t.Buffer, offsets: _l2t.Buffer
+    meta: list[tuple[int, int, str, str, str, int]], ids: _l2t.Buffer, offsets: _l2t.Buffer
 ) -> list[Example]:
     ids_np, off = np.asarray(ids), np.asarray(offsets)
     return [
-        Example(doc, task_name(tid), prompt, completion, text, ids_np[off[i] : off[i + 1]])
-        for i, (doc, tid, prompt, completion, text) in enumerate(meta)
+        Example(doc, task_name(tid), prompt, completion, text, ids_np[off[i] : off[i + 1]], plen)
+        for i, (doc, tid, prompt, completion, text, plen) in enumerate(meta)
     ]

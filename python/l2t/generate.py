@@ -331,6 +331,7 @@ class _Run:
                 final,
                 seq_len=cfg["seq_len"],
                 loss_mask=cfg["profile"] != "paper",
+                prompts=bool(cfg.get("mask_prompts")),
                 metadata={
                     "l2t.format": "packed-rows/1",
                     "l2t.seq_len": str(cfg["seq_len"]),

@@ -12,6 +12,7 @@ Parquet schema (one row per packed row of ``seq_len`` ids)::
     segment_tasks    list<uint8>    task id of each segment (255: raw text)
     segment_docs     list<uint64>   global index of each segment's source document
     loss_mask        list<bool>     (profiles that ignore pads) true where the token is a target
+    segment_prompt_lengths  list<uint32>  (with ``mask_prompts``) prompt ids leading each segment
 
 ``.bin`` files hold the rows back to back after a 64-byte header (little endian)::
 
@@ -98,13 +99,22 @@ class PartWriter(ABC):
 class ParquetPartWriter(PartWriter):
     """Packed rows as Parquet, one row group per engine batch."""
 
-    def __init__(self, final: Path, *, seq_len: int, loss_mask: bool, metadata: dict[str, str]):
+    def __init__(
+        self,
+        final: Path,
+        *,
+        seq_len: int,
+        loss_mask: bool,
+        prompts: bool = False,
+        metadata: dict[str, str],
+    ) -> None:
         super().__init__(final)
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         self._loss_mask = loss_mask
-        self.schema = parquet_schema(loss_mask=loss_mask, metadata=metadata)
+        self._prompts = prompts
+        self.schema = parquet_schema(loss_mask=loss_mask, prompts=prompts, metadata=metadata)
         self._writer = pq.ParquetWriter(
             self.tmp,
             self.schema,
@@ -120,7 +130,8 @@ class ParquetPartWriter(PartWriter):
         """Appends `batch` as one row group."""
         if batch.num_rows == 0:
             return
-        table = rows_table(batch, loss_mask=self._loss_mask).cast(self.schema)
+        table = rows_table(batch, loss_mask=self._loss_mask, prompts=self._prompts)
+        table = table.cast(self.schema)
         self._writer.write_table(table)
         self.rows += batch.num_rows
 
@@ -128,7 +139,9 @@ class ParquetPartWriter(PartWriter):
         self._writer.close()
 
 
-def parquet_schema(*, loss_mask: bool, metadata: dict[str, str]) -> pa.Schema:
+def parquet_schema(
+    *, loss_mask: bool, prompts: bool = False, metadata: dict[str, str]
+) -> pa.Schema:
     """The explicit schema of packed-row Parquet parts."""
     import pyarrow as pa
 
@@ -140,10 +153,12 @@ def parquet_schema(*, loss_mask: bool, metadata: dict[str, str]) -> pa.Schema:
     ]
     if loss_mask:
         fields.append(pa.field("loss_mask", pa.list_(pa.bool_()), nullable=False))
+    if prompts:
+        fields.append(pa.field("segment_prompt_lengths", pa.list_(pa.uint32()), nullable=False))
     return pa.schema(fields, metadata=metadata)
 
 
-def rows_table(batch: PackedBatch, *, loss_mask: bool) -> pa.Table:
+def rows_table(batch: PackedBatch, *, loss_mask: bool, prompts: bool = False) -> pa.Table:
     """Packed rows as a table with the part schema's columns (ids are not copied)."""
     import pyarrow as pa
 
@@ -159,6 +174,10 @@ def rows_table(batch: PackedBatch, *, loss_mask: bool) -> pa.Table:
     if loss_mask:
         mask = batch.loss_mask().reshape(-1)
         columns["loss_mask"] = pa.ListArray.from_arrays(row_starts, pa.array(mask))
+    if prompts:
+        columns["segment_prompt_lengths"] = pa.ListArray.from_arrays(
+            seg, pa.array(batch.segment_prompt_lengths)
+        )
     return pa.table(columns)
 
 

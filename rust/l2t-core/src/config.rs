@@ -75,6 +75,10 @@ pub struct EngineConfig {
     pub task_weights: Option<std::collections::BTreeMap<String, f64>>,
     /// Append the tokenizer's EOS id after each example's ids.
     pub eos_per_example: bool,
+    /// Record how many leading ids of each example are its prompt (prompt, blank line, anchor),
+    /// so that training can leave prompts out of the loss. Costs one more encode per example.
+    #[serde(default)]
+    pub mask_prompts: bool,
     /// Pad id for packed rows; `None` means the tokenizer's EOS.
     pub pad_id: Option<u32>,
     pub packing: Packing,
@@ -121,6 +125,7 @@ impl EngineConfig {
             mixing: Mixing::Disjoint,
             raw_ratio: 0.0,
             mix_by: MixBy::Documents,
+            mask_prompts: false,
             mix_block: 1000,
             threads: 1,
         }

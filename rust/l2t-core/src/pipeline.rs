@@ -71,6 +71,9 @@ pub struct Example {
     pub text: String,
     /// Exactly the tokenizer's ids of `text` (plus EOS when the profile appends it).
     pub ids: Vec<u32>,
+    /// How many leading ids are the prompt (with its blank line and anchor): the longest prefix
+    /// of `ids` that the prompt part of `text` encodes to alone. 0 unless `mask_prompts` is set.
+    pub prompt_len: u32,
 }
 
 /// Packed rows with their segments (struct of arrays, ready for Arrow/numpy).
@@ -86,6 +89,8 @@ pub struct Packed {
     pub segment_tasks: Vec<u8>,
     /// Global index of each segment's source document.
     pub segment_docs: Vec<u64>,
+    /// Prompt ids at the start of each segment (0 for raw text, and unless `mask_prompts`).
+    pub segment_prompt_lengths: Vec<u32>,
 }
 
 impl Packed {
@@ -93,14 +98,15 @@ impl Packed {
         self.row_offsets.len().saturating_sub(1)
     }
 
-    fn push_row(&mut self, ids: &[u32], segments: &[(u32, u8, u64)], pad: u32) {
+    fn push_row(&mut self, ids: &[u32], segments: &[Segment], pad: u32) {
         self.input_ids.extend_from_slice(ids);
         self.input_ids
             .extend(std::iter::repeat_n(pad, self.seq_len - ids.len()));
-        for &(len, task, doc) in segments {
-            self.segment_lengths.push(len);
-            self.segment_tasks.push(task);
-            self.segment_docs.push(doc);
+        for s in segments {
+            self.segment_lengths.push(s.len);
+            self.segment_tasks.push(s.task);
+            self.segment_docs.push(s.doc);
+            self.segment_prompt_lengths.push(s.prompt_len);
         }
         self.row_offsets.push(self.segment_lengths.len() as u64);
     }
@@ -112,8 +118,17 @@ struct Analysed {
     tokens: usize,
 }
 
-/// A row before the final shuffle: ids and (length, task, doc) segments.
-type Row = (Vec<u32>, Vec<(u32, u8, u64)>);
+/// One example or raw piece in a row.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    len: u32,
+    task: u8,
+    doc: u64,
+    prompt_len: u32,
+}
+
+/// A row before the final shuffle: ids and segments.
+type Row = (Vec<u32>, Vec<Segment>);
 
 /// A call's documents after mixing: the examples of the L2T documents (in document order), the
 /// raw documents with their global indices, and the counters of the L2T side.
@@ -568,6 +583,15 @@ impl Engine {
                 stats.task_mut(task).too_long += 1;
                 continue;
             }
+            let prompt_len = if self.config.mask_prompts {
+                let prompt = &text[..text.len() - pc.completion.len()];
+                let alone = enc.encode(prompt).map_err(|e| at_document(e, doc))?;
+                // Tokens can straddle the join, and a post-processor may close the prompt
+                // with its own specials: only the ids both encodings share are the prompt's.
+                alone.iter().zip(&ids).take_while(|(a, b)| a == b).count() as u32
+            } else {
+                0
+            };
             let s = stats.task_mut(task);
             s.examples += 1;
             s.tokens += ids.len() as u64;
@@ -578,6 +602,7 @@ impl Engine {
                 completion: pc.completion,
                 text,
                 ids,
+                prompt_len,
             });
         }
         Ok((examples, stats))
@@ -597,7 +622,12 @@ impl Engine {
                 for &m in &members {
                     let e = &window[m];
                     ids.extend_from_slice(&e.ids);
-                    segments.push((e.ids.len() as u32, e.task.id(), e.doc));
+                    segments.push(Segment {
+                        len: e.ids.len() as u32,
+                        task: e.task.id(),
+                        doc: e.doc,
+                        prompt_len: e.prompt_len,
+                    });
                 }
                 rows.push((ids, segments));
             }
@@ -628,7 +658,12 @@ impl Engine {
                 while !rest.is_empty() {
                     let take = rest.len().min(seq - row.0.len());
                     row.0.extend_from_slice(&rest[..take]);
-                    row.1.push((take as u32, RAW_TASK_ID, *g));
+                    row.1.push(Segment {
+                        len: take as u32,
+                        task: RAW_TASK_ID,
+                        doc: *g,
+                        prompt_len: 0,
+                    });
                     rest = &rest[take..];
                     if row.0.len() == seq {
                         rows.push(std::mem::replace(

@@ -85,8 +85,8 @@ fn documents<'a>(
         .collect())
 }
 
-/// One example's metadata: (doc, task id, prompt, completion, text).
-type ExampleMeta = (u64, u8, String, String, String);
+/// One example's metadata: (doc, task id, prompt, completion, text, prompt ids).
+type ExampleMeta = (u64, u8, String, String, String, u32);
 
 /// Examples as metadata, all their ids concatenated, and each example's offsets into those ids.
 fn example_parts(examples: Vec<l2t_core::Example>) -> (Vec<ExampleMeta>, Buffer, Buffer) {
@@ -98,7 +98,14 @@ fn example_parts(examples: Vec<l2t_core::Example>) -> (Vec<ExampleMeta>, Buffer,
         .map(|e| {
             ids.extend_from_slice(&e.ids);
             offsets.push(ids.len() as u64);
-            (e.doc, e.task.id(), e.prompt, e.completion, e.text)
+            (
+                e.doc,
+                e.task.id(),
+                e.prompt,
+                e.completion,
+                e.text,
+                e.prompt_len,
+            )
         })
         .collect();
     (
@@ -198,7 +205,8 @@ impl Engine {
         Ok((meta, ids, offsets, raw, crate::serde_json_string(&stats)?))
     }
 
-    /// Packed rows: (input_ids, row_offsets, segment_lengths, segment_tasks, segment_docs, stats JSON).
+    /// Packed rows: (input_ids, row_offsets, segment_lengths, segment_tasks, segment_docs,
+    /// segment_prompt_lengths, stats JSON).
     #[pyo3(signature = (texts, token_counts=None, first_doc=0, previous=None, batch=0))]
     #[allow(clippy::type_complexity)]
     fn generate(
@@ -209,7 +217,7 @@ impl Engine {
         first_doc: u64,
         previous: Option<Vec<String>>,
         batch: u64,
-    ) -> PyResult<(Buffer, Buffer, Buffer, Buffer, Buffer, String)> {
+    ) -> PyResult<(Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, String)> {
         let texts = extract_texts(texts, first_doc, self.inner.tokenizer())?;
         let docs = documents(&texts, token_counts.as_deref())?;
         let position = StreamPosition {
@@ -224,6 +232,7 @@ impl Engine {
             Buffer::new(Data::U32(packed.segment_lengths)),
             Buffer::new(Data::U8(packed.segment_tasks)),
             Buffer::new(Data::U64(packed.segment_docs)),
+            Buffer::new(Data::U32(packed.segment_prompt_lengths)),
             crate::serde_json_string(&stats)?,
         ))
     }

@@ -1,0 +1,450 @@
+"""Streaming L2T inside PyTorch data loaders: sharded, resumable, with attention-isolation data.
+
+The document stream (any l2t source) is cut into *units* of ``batch_docs`` documents, numbered
+globally. Unit ``u`` belongs to consumer ``u % C`` of the ``C = world_size * num_workers``
+consumers (rank-major), so ranks and workers never overlap and never leave gaps. A unit's packed
+rows depend only on its documents, the document before it and the seed (the engine's streaming
+position), so any consumer makes the same rows for it, and a consumer resumes exactly from a
+position ``(epoch, unit, row)``.
+
+With ``shuffle_buffer=S`` the documents are permuted within consecutive blocks of ``S`` (a
+seeded permutation per block and epoch) before they are cut into units. The state of that
+shuffle is the position itself: the permutation of a block is recomputed, not stored.
+
+Resuming with worker processes needs the main process to know how far each worker got:
+:class:`L2TLoader` (a ``DataLoader``) reads the position that every item carries, and its
+``state_dict()`` records them with the number of items consumed. Resumed, it hands each worker
+its consumer's position and rotates the workers so that the order of items continues exactly.
+Without workers, :class:`L2TStream`'s own ``state_dict()`` does the same (and it also serves
+``torchdata``'s ``StatefulDataLoader``, which calls it inside each worker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from l2t import _l2t
+from l2t.engine import Engine, PackedBatch
+from l2t.parts import Layout, PartReader
+from l2t.sources import open_sources
+from l2t.tokenizer import Tokenizer, tokenizer_json
+
+STATE_VERSION = 1
+POSITION = "l2t_position"  # key of the position tensor in every item (L2TLoader removes it)
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) from torch.distributed when initialised, else the launcher's env."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+class L2TStream(IterableDataset):
+    """Packed L2T rows generated on the fly, as a torch ``IterableDataset``.
+
+    Args:
+        source: files, directories, globs, a Hugging Face dataset or a sequence of documents
+            (:func:`l2t.sources.open_sources`; ``l2t.sources.Documents([...])`` for texts).
+        tokenizer: the training tokenizer (path, ``tokenizers.Tokenizer``, JSON, ...).
+        profile: ``"default"`` (EOS per example, pads ignored, attention isolated per example)
+            or ``"paper"`` (the reference: examples of a row see each other, pads trained on).
+        seq_len: packed row length.
+        seed: keys every random draw (epoch ``e > 0`` uses a seed derived from it).
+        batch_size: rows per item (dicts of ``[batch_size, seq_len]`` tensors with ``cu_seqlens``);
+            ``None`` yields single rows for a DataLoader's own batching (use :func:`collate`).
+        batch_docs: documents per unit (per engine call).
+        shuffle_buffer: documents per shuffle block (0: stream order).
+        epochs: passes over the source (``None``: forever).
+        isolate: attention isolated per example (default: all profiles but ``paper``): positions
+            restart at each example, and a segment's first token is not a target.
+        ignore_pads: pads get label -100 (default: all profiles but ``paper``).
+        ignore_prompts: prompt tokens (prompt, blank line and anchor) get label -100, so that
+            only completions and raw text are trained on (the engine's ``mask_prompts``).
+        rank, world_size: this process's place among data-parallel ranks (default: from
+            ``torch.distributed`` or ``RANK``/``WORLD_SIZE``).
+        threads: engine threads per process (1 suits DataLoader workers).
+        text_field, text_split, input_format, on_error: as for :func:`l2t.generate`.
+        **overrides: engine options (``raw_ratio``, ``mixing``, ``mix_by``, ``task_weights``, ...).
+
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        tokenizer: Any,
+        *,
+        profile: str = "default",
+        seq_len: int = 2048,
+        seed: int = 0,
+        batch_size: int | None = None,
+        batch_docs: int = 256,
+        shuffle_buffer: int = 0,
+        epochs: int | None = 1,
+        isolate: bool | None = None,
+        ignore_pads: bool | None = None,
+        ignore_prompts: bool = False,
+        rank: int | None = None,
+        world_size: int | None = None,
+        threads: int = 1,
+        text_field: str = "text",
+        text_split: str = "file",
+        input_format: str | None = None,
+        on_error: str = "raise",
+        **overrides: Any,
+    ) -> None:
+        super().__init__()
+        if batch_docs < 1 or shuffle_buffer < 0 or (batch_size is not None and batch_size < 1):
+            raise _l2t.ConfigError("batch_docs and batch_size must be >= 1, shuffle_buffer >= 0")
+        if epochs is not None and epochs < 1:
+            raise _l2t.ConfigError(f"epochs must be >= 1 or None, not {epochs}")
+        default_rank, default_world = _distributed()
+        self.rank = default_rank if rank is None else rank
+        self.world_size = default_world if world_size is None else world_size
+        if not 0 <= self.rank < self.world_size:
+            raise _l2t.ConfigError(f"rank {self.rank} is not in [0, {self.world_size})")
+        self.source = source
+        self.tokenizer_json = tokenizer_json(tokenizer)
+        self.profile = profile
+        self.seed = seed
+        self.batch_size = batch_size
+        self.batch_docs = batch_docs
+        # A shuffle block holds whole units.
+        self.block_docs = -(-shuffle_buffer // batch_docs) * batch_docs if shuffle_buffer else 0
+        self.epochs = epochs
+        self.isolate = profile != "paper" if isolate is None else isolate
+        self.ignore_pads = profile != "paper" if ignore_pads is None else ignore_pads
+        self.threads = threads
+        self.read_options = {
+            "text_field": text_field,
+            "text_split": text_split,
+            "input_format": input_format,
+        }
+        self.on_error = on_error
+        self.ignore_prompts = ignore_prompts
+        self.overrides = {"seq_len": seq_len, **overrides}
+        if ignore_prompts:
+            self.overrides["mask_prompts"] = True
+        engine = self._engine(0)  # checks the configuration now, in the main process
+        self.config = {k: v for k, v in engine.config.items() if k != "threads"}
+        self._sources = open_sources(source, **self.read_options)
+        # Positions to start from, by consumer: {consumer: (epoch, unit, row)}.
+        self._start: dict[int, tuple[int, int, int]] = {}
+        self._rotation = 0  # resumed worker w plays worker (w + rotation) % num_workers
+        self._yielded: dict[int, tuple[int, int, int]] = {}  # positions reached in this process
+        self._num_workers = 0
+
+    # -- pickling (spawned workers rebuild the engine and sources) ------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_sources", None)
+        state.pop("_tok", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def _engine(self, epoch: int) -> Engine:
+        seed = self.seed if epoch == 0 else self.seed * 1_000_003 + epoch
+        return Engine(
+            self.tokenizer_json,
+            profile=self.profile,
+            seed=seed,
+            threads=self.threads,
+            **self.overrides,
+        )
+
+    def _tokenizer(self) -> Tokenizer:
+        if getattr(self, "_tok", None) is None:
+            self._tok = Tokenizer(self.tokenizer_json)
+        return self._tok
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What decides the rows: a resumed state must come from the same."""
+        sources = getattr(self, "_sources", None) or open_sources(self.source, **self.read_options)
+        return {
+            "config": self.config,
+            "tokenizer_sha256": hashlib.sha256(self.tokenizer_json.encode()).hexdigest(),
+            "inputs": [s.info() for s in sources],
+            "batch_docs": self.batch_docs,
+            "block_docs": self.block_docs,
+            "batch_size": self.batch_size,
+            "isolate": self.isolate,
+            "ignore_pads": self.ignore_pads,
+            "ignore_prompts": self.ignore_prompts,
+            "epochs": self.epochs,
+        }
+
+    # -- iteration --------------------------------------------------------------------------
+
+    def _consumer(self) -> tuple[int, int]:
+        """The consumer index of the running iterator, and the number of consumers."""
+        info = get_worker_info()
+        workers = 1 if info is None else info.num_workers
+        worker = 0 if info is None else (info.id + self._rotation) % workers
+        return self.rank * workers + worker, self.world_size * workers
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        consumer, consumers = self._consumer()
+        epoch, unit, row = self._start.get(consumer, (0, consumer, 0))
+        rows = self._rows(consumer, consumers, epoch, unit, row)
+        if self.batch_size is None:
+            for item, position in rows:
+                self._yielded[consumer] = position
+                yield {**item, POSITION: torch.tensor([consumer, *position])}
+            return
+        group: list[dict[str, torch.Tensor]] = []
+        for item, position in rows:
+            group.append(item)
+            if len(group) == self.batch_size:
+                self._yielded[consumer] = position
+                yield {**collate(group), POSITION: torch.tensor([consumer, *position])}
+                group = []
+        if group:  # the last, short batch of a finite stream
+            self._yielded[consumer] = position
+            yield {**collate(group), POSITION: torch.tensor([consumer, *position])}
+
+    def _rows(
+        self, consumer: int, consumers: int, epoch: int, unit: int, row: int
+    ) -> Iterator[tuple[dict[str, torch.Tensor], tuple[int, int, int]]]:
+        """Rows of this consumer from (epoch, unit, row) on, each with the position after it."""
+        while self.epochs is None or epoch < self.epochs:
+            engine = self._engine(epoch)
+            for u, packed in self._units(engine, epoch, consumer, consumers, unit):
+                views = _row_views(
+                    packed,
+                    isolate=self.isolate,
+                    ignore_pads=self.ignore_pads,
+                    ignore_prompts=self.ignore_prompts,
+                )
+                for r in range(row, packed.num_rows):
+                    yield {k: v[r] for k, v in views.items()}, (epoch, u, r + 1)
+                row = 0
+            epoch, unit, row = epoch + 1, consumer, 0
+
+    def _units(
+        self, engine: Engine, epoch: int, consumer: int, consumers: int, first_unit: int
+    ) -> Iterator[tuple[int, PackedBatch]]:
+        """The units of `consumer` in one epoch, from `first_unit` on, as packed rows."""
+        b = self.batch_docs
+        block = self.block_docs or b
+
+        def wanted(k: int) -> bool:
+            # Without shuffling a block is one unit; with it, every block may hold our units.
+            if not self.block_docs:
+                return k % consumers == consumer and k >= first_unit
+            return (k + 1) * block > first_unit * b
+
+        sources = getattr(self, "_sources", None) or open_sources(self.source, **self.read_options)
+        self._sources = sources
+        reader = PartReader(
+            sources,
+            Layout(shard_docs=block, batch_docs=block, batch_bytes=1 << 62),
+            wanted,
+            max_docs=None,
+            on_error=self.on_error,
+            vocab_size=self._tokenizer().vocab_size,
+        )
+        for item in reader.work():
+            if not hasattr(item, "texts"):
+                continue
+            texts, counts, previous = item.texts, item.token_counts, item.previous
+            if self.block_docs:
+                order = list(range(len(texts)))
+                random.Random(f"l2t-shuffle/{self.seed}/{epoch}/{item.part}").shuffle(order)
+                texts = [texts[i] for i in order]
+                counts = [counts[i] for i in order]
+            for j in range(0, len(texts), b):
+                u = item.first_doc // b + j // b
+                if u % consumers != consumer or u < first_unit:
+                    continue
+                prev = texts[j - 1] if j else previous
+                if prev is not None and not isinstance(prev, str):
+                    prev = self._tokenizer().decode(list(prev))
+                yield (
+                    u,
+                    engine.generate(
+                        texts[j : j + b],
+                        token_counts=counts[j : j + b],
+                        first_doc=u * b,
+                        previous=prev,
+                        batch=u,
+                    ),
+                )
+
+    # -- state --------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where this process's iteration stands (versioned); see :class:`L2TLoader` for workers."""
+        return {
+            "version": STATE_VERSION,
+            "fingerprint": self.fingerprint(),
+            "world_size": self.world_size,
+            "rank": self.rank,
+            "positions": {str(c): list(p) for c, p in self._yielded.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continues from `state` on the next iteration; refuses another configuration."""
+        self._check(state)
+        self._start = {int(c): (p[0], p[1], p[2]) for c, p in state["positions"].items()}
+        self._yielded = dict(self._start)
+
+    def _check(self, state: dict[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise _l2t.ConfigError(
+                f"data-loader state version {state.get('version')}; this l2t reads {STATE_VERSION}"
+            )
+        if state["world_size"] != self.world_size or state["rank"] != self.rank:
+            raise _l2t.ConfigError(
+                f"the state was saved at rank {state['rank']} of world size "
+                f"{state['world_size']}, not rank {self.rank} of {self.world_size}: resuming "
+                "would repeat or skip data"
+            )
+        mine = self.fingerprint()
+        if state["fingerprint"] != mine:
+            changed = sorted(k for k in mine if mine[k] != state["fingerprint"].get(k))
+            raise _l2t.ConfigError(f"the state was saved with another configuration ({changed})")
+
+
+def _row_views(
+    packed: PackedBatch, *, isolate: bool, ignore_pads: bool, ignore_prompts: bool
+) -> dict[str, torch.Tensor]:
+    """The per-row tensors of a packed batch: ids, labels, positions, example ids."""
+    ids = torch.from_numpy(packed.input_ids.astype(np.int64))
+    segments = torch.from_numpy(packed.segment_ids())
+    labels = ids.clone()
+    if ignore_pads:
+        labels[segments == 0] = -100
+    if ignore_prompts:
+        labels[torch.from_numpy(packed.prompt_mask())] = -100
+    if isolate:
+        positions = torch.from_numpy(packed.position_ids())
+        # A segment's first token is not predicted from the segment before it.
+        labels[(positions == 0) & (segments > 0)] = -100
+        doc_ids = segments
+    else:
+        positions = torch.arange(packed.seq_len).expand(packed.num_rows, -1).clone()
+        doc_ids = torch.ones_like(segments)
+    return {"input_ids": ids, "labels": labels, "position_ids": positions, "doc_ids": doc_ids}
+
+
+def collate(rows: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+    """Stacks rows into a batch and adds ``cu_seqlens``/``max_seqlen`` for varlen attention.
+
+    ``cu_seqlens`` (int32) are the cumulative lengths of the segments of the flattened batch,
+    each row's trailing pads one segment of their own, as FlashAttention's varlen kernels and
+    padding-free Hugging Face models take them (segments start where ``position_ids`` is 0).
+    The position of the last row is kept (all rows of a DataLoader batch come from one worker).
+    """
+    out: dict[str, Any] = {}
+    for key in rows[0]:
+        if key == POSITION:
+            out[key] = rows[-1][key]
+        else:
+            out[key] = torch.stack([r[key] for r in rows])
+    positions = out["position_ids"].reshape(-1)
+    starts = torch.nonzero(positions == 0).flatten()
+    bounds = torch.cat([starts, torch.tensor([positions.numel()])])
+    out["cu_seqlens"] = bounds.to(torch.int32)
+    out["max_seqlen"] = int((bounds[1:] - bounds[:-1]).max()) if len(starts) else 0
+    return out
+
+
+class L2TCollator:
+    """A Hugging Face ``Trainer`` data collator for single-row :class:`L2TStream` items.
+
+    Stacks rows, drops l2t's position tensor (``Trainer`` passes every key to the model) and,
+    with ``flatten=True``, returns the batch as one padding-free sequence (``[1, B * seq_len]``
+    with ``position_ids`` restarting per example), the form HF models with FlashAttention-2
+    take for packed data.
+    """
+
+    def __init__(self, *, flatten: bool = False, with_cu_seqlens: bool = False) -> None:
+        self.flatten = flatten
+        self.with_cu_seqlens = with_cu_seqlens
+
+    def __call__(self, rows: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+        """The model inputs of a batch of rows."""
+        batch = collate(rows)
+        batch.pop(POSITION, None)
+        if not self.with_cu_seqlens:
+            batch.pop("cu_seqlens")
+            batch.pop("max_seqlen")
+        if self.flatten:
+            for key in ("input_ids", "labels", "position_ids", "doc_ids"):
+                batch[key] = batch[key].reshape(1, -1)
+        return batch
+
+
+class L2TLoader(DataLoader):
+    """A ``DataLoader`` over an :class:`L2TStream` with an exact ``state_dict()``.
+
+    Items carry their position; the loader removes it, remembers the last one per consumer and
+    counts items, so ``state_dict()`` taken after any step resumes (``load_state_dict`` before
+    iterating) with exactly the next item, with any number of workers.
+
+    Args:
+        stream: the dataset.
+        batch_size: rows per batch when the stream yields single rows (``stream.batch_size`` is
+            None); otherwise leave it None.
+        **kwargs: any other ``DataLoader`` argument (``num_workers``, ``pin_memory``, ...).
+
+    """
+
+    def __init__(self, stream: L2TStream, batch_size: int | None = None, **kwargs: Any) -> None:
+        if batch_size is not None and stream.batch_size is not None:
+            raise _l2t.ConfigError(
+                "batch in the stream (batch_size=...) or in the loader, not both"
+            )
+        if batch_size is not None:
+            kwargs.setdefault("collate_fn", collate)
+        super().__init__(stream, batch_size=batch_size, **kwargs)
+        self.stream = stream
+        self._consumed = 0
+        self._positions: dict[int, tuple[int, int, int]] = {}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        workers = max(self.num_workers, 1)
+        self.stream._rotation = self._consumed % workers
+        self.stream._start = dict(self._positions)
+        for item in super().__iter__():
+            position = item.pop(POSITION)
+            if position.dim() > 1:  # default collate stacked the positions of single rows
+                position = position[-1]
+            consumer, *at = (int(x) for x in position)
+            self._positions[consumer] = (at[0], at[1], at[2])
+            self._consumed += 1
+            yield item
+
+    def state_dict(self) -> dict[str, Any]:
+        """The loader's position: per consumer, and the number of items taken."""
+        return {
+            "version": STATE_VERSION,
+            "fingerprint": self.stream.fingerprint(),
+            "world_size": self.stream.world_size,
+            "rank": self.stream.rank,
+            "num_workers": self.num_workers,
+            "consumed": self._consumed,
+            "positions": {str(c): list(p) for c, p in self._positions.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resumes from `state` at the next iteration; refuses another setup."""
+        self.stream._check(state)
+        if state["num_workers"] != self.num_workers:
+            raise _l2t.ConfigError(
+                f"the state was saved with {state['num_workers']} workers, not "
+                f"{self.num_workers}: the consumers would differ"
+            )
+        self._consumed = state["consumed"]
+        self._positions = {int(c): (p[0], p[1], p[2]) for c, p in state["positions"].items()}
