@@ -193,3 +193,36 @@ def test_prompts_can_be_left_out_of_the_loss():
     dropped = (plain["labels"] != -100) & (masked["labels"] == -100)
     assert dropped.sum() > 0
     assert ((masked["labels"] == -100) | (masked["labels"] == masked["input_ids"])).all()
+
+
+def test_hugging_face_trainer_trains_on_the_stream(tmp_path):
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+    pytest.importorskip("accelerate", reason="the HF Trainer needs accelerate")
+    config = transformers.Qwen2Config(
+        vocab_size=2048,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+    )
+    model = transformers.Qwen2ForCausalLM(config)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        max_steps=3,
+        learning_rate=1e-3,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1,
+        dataloader_num_workers=0,
+    )
+    trainer = transformers.Trainer(
+        model=model, args=args, train_dataset=stream(), data_collator=L2TCollator()
+    )
+    result = trainer.train()
+    assert result.global_step == 3
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 3 and all(0 < x < 20 for x in losses)
