@@ -18,7 +18,7 @@ install: ## build the Rust extension (release) and install l2t with its runtime 
 
 .PHONY: install-test
 install-test: install ## install l2t plus the test dependencies
-	$(PIP) install -q pytest pytest-timeout hypothesis pyarrow blingfire==0.1.8 ruff mypy
+	$(PIP) install -q pytest pytest-timeout hypothesis pyarrow blingfire==0.1.8 ruff mypy torch transformers accelerate
 
 .PHONY: demo
 demo: install ## install, then run l2t's main job on an embedded corpus (no downloads)
@@ -52,6 +52,7 @@ test: install-test lint stubtest test-rust test-python ## install, lint, and run
 bench: install ## the engine benchmark (JSON into benches/results/)
 	$(PYTHON) benches/bench_engine.py
 	$(PYTHON) benches/bench_generate.py
+	$(PYTHON) benches/bench_stream.py
 
 .PHONY: fmt
 fmt: ## format Rust and Python sources

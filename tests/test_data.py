@@ -114,6 +114,8 @@ def test_mismatched_state_is_refused():
         L2TLoader(stream(world_size=2, rank=0), num_workers=3).load_state_dict(state)
     with pytest.raises(l2t.ConfigError, match="another configuration"):
         L2TLoader(stream(world_size=2, rank=0, seed=9), num_workers=2).load_state_dict(state)
+    with pytest.raises(l2t.ConfigError, match="persistent workers"):
+        L2TLoader(stream(), num_workers=2, persistent_workers=True)
     with pytest.raises(l2t.ConfigError, match="version"):
         L2TLoader(stream(world_size=2, rank=0), num_workers=2).load_state_dict(
             {**state, "version": 99}

@@ -140,7 +140,7 @@ class L2TStream(IterableDataset):
         self._start: dict[int, tuple[int, int, int]] = {}
         self._rotation = 0  # resumed worker w plays worker (w + rotation) % num_workers
         self._yielded: dict[int, tuple[int, int, int]] = {}  # positions reached in this process
-        self._num_workers = 0
+        self._numpy_items = False  # L2TLoader sets it: workers send numpy, it converts
 
     # -- pickling (spawned workers rebuild the engine and sources) ------------------------------
 
@@ -148,12 +148,19 @@ class L2TStream(IterableDataset):
         state = self.__dict__.copy()
         state.pop("_sources", None)
         state.pop("_tok", None)
+        state.pop("_engines", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
 
     def _engine(self, epoch: int) -> Engine:
+        cached = getattr(self, "_engines", {})
+        if epoch not in cached:
+            self._engines = {epoch: self._new_engine(epoch)}  # one epoch's engine at a time
+        return self._engines[epoch]
+
+    def _new_engine(self, epoch: int) -> Engine:
         seed = self.seed if epoch == 0 else self.seed * 1_000_003 + epoch
         return Engine(
             self.tokenizer_json,
@@ -193,25 +200,32 @@ class L2TStream(IterableDataset):
         worker = 0 if info is None else (info.id + self._rotation) % workers
         return self.rank * workers + worker, self.world_size * workers
 
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for item in self._items():
+            yield item if self._numpy_items else _to_torch(item)
+
+    def _items(self) -> Iterator[dict[str, Any]]:
+        """Items as numpy arrays (cheap to send from a worker: one pickle, no shared memory)."""
         consumer, consumers = self._consumer()
         epoch, unit, row = self._start.get(consumer, (0, consumer, 0))
         rows = self._rows(consumer, consumers, epoch, unit, row)
+
+        def tagged(item: dict[str, Any], position: tuple[int, int, int]) -> dict[str, Any]:
+            self._yielded[consumer] = position
+            return {**item, POSITION: np.array([consumer, *position], dtype=np.int64)}
+
         if self.batch_size is None:
             for item, position in rows:
-                self._yielded[consumer] = position
-                yield {**item, POSITION: torch.tensor([consumer, *position])}
+                yield tagged(item, position)
             return
-        group: list[dict[str, torch.Tensor]] = []
+        group: list[dict[str, np.ndarray]] = []
         for item, position in rows:
             group.append(item)
             if len(group) == self.batch_size:
-                self._yielded[consumer] = position
-                yield {**collate(group), POSITION: torch.tensor([consumer, *position])}
+                yield tagged(_stack(group), position)
                 group = []
         if group:  # the last, short batch of a finite stream
-            self._yielded[consumer] = position
-            yield {**collate(group), POSITION: torch.tensor([consumer, *position])}
+            yield tagged(_stack(group), position)
 
     def _rows(
         self, consumer: int, consumers: int, epoch: int, unit: int, row: int
@@ -318,46 +332,63 @@ class L2TStream(IterableDataset):
 
 def _row_views(
     packed: PackedBatch, *, isolate: bool, ignore_pads: bool, ignore_prompts: bool
-) -> dict[str, torch.Tensor]:
-    """The per-row tensors of a packed batch: ids, labels, positions, example ids."""
-    ids = torch.from_numpy(packed.input_ids.astype(np.int64))
-    segments = torch.from_numpy(packed.segment_ids())
-    labels = ids.clone()
+) -> dict[str, np.ndarray]:
+    """The per-row arrays of a packed batch: ids, labels, positions, example ids."""
+    ids = packed.input_ids.astype(np.int64)
+    segments = packed.segment_ids()
+    labels = ids.copy()
     if ignore_pads:
         labels[segments == 0] = -100
     if ignore_prompts:
-        labels[torch.from_numpy(packed.prompt_mask())] = -100
+        labels[packed.prompt_mask()] = -100
     if isolate:
-        positions = torch.from_numpy(packed.position_ids())
+        positions = packed.position_ids()
         # A segment's first token is not predicted from the segment before it.
         labels[(positions == 0) & (segments > 0)] = -100
         doc_ids = segments
     else:
-        positions = torch.arange(packed.seq_len).expand(packed.num_rows, -1).clone()
-        doc_ids = torch.ones_like(segments)
+        positions = np.broadcast_to(np.arange(packed.seq_len), ids.shape).copy()
+        doc_ids = np.ones_like(segments)
     return {"input_ids": ids, "labels": labels, "position_ids": positions, "doc_ids": doc_ids}
 
 
-def collate(rows: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+def _stack(rows: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Rows (numpy) stacked into a batch, with ``cu_seqlens`` and ``max_seqlen``."""
+    out: dict[str, Any] = {}
+    for key in rows[0]:
+        if key == POSITION:
+            out[key] = rows[-1][key]  # all rows of a batch come from one worker: the last counts
+        else:
+            out[key] = np.stack([r[key] for r in rows])
+    positions = out["position_ids"].reshape(-1)
+    bounds = np.append(np.flatnonzero(positions == 0), positions.size)
+    out["cu_seqlens"] = bounds.astype(np.int32)
+    out["max_seqlen"] = int(np.diff(bounds).max()) if len(bounds) > 1 else 0
+    return out
+
+
+def _to_torch(item: dict[str, Any]) -> dict[str, Any]:
+    """Numpy arrays as tensors (no copy)."""
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in item.items()}
+
+
+def _keep(item: Any) -> Any:
+    """A DataLoader ``collate_fn`` that leaves items as the stream made them."""
+    return item
+
+
+def collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Stacks rows into a batch and adds ``cu_seqlens``/``max_seqlen`` for varlen attention.
 
     ``cu_seqlens`` (int32) are the cumulative lengths of the segments of the flattened batch,
     each row's trailing pads one segment of their own, as FlashAttention's varlen kernels and
     padding-free Hugging Face models take them (segments start where ``position_ids`` is 0).
-    The position of the last row is kept (all rows of a DataLoader batch come from one worker).
+    Rows may be tensors or numpy arrays; the batch is tensors.
     """
-    out: dict[str, Any] = {}
-    for key in rows[0]:
-        if key == POSITION:
-            out[key] = rows[-1][key]
-        else:
-            out[key] = torch.stack([r[key] for r in rows])
-    positions = out["position_ids"].reshape(-1)
-    starts = torch.nonzero(positions == 0).flatten()
-    bounds = torch.cat([starts, torch.tensor([positions.numel()])])
-    out["cu_seqlens"] = bounds.to(torch.int32)
-    out["max_seqlen"] = int((bounds[1:] - bounds[:-1]).max()) if len(starts) else 0
-    return out
+    arrays = [
+        {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in r.items()} for r in rows
+    ]
+    return _to_torch(_stack(arrays))
 
 
 class L2TCollator:
@@ -406,8 +437,14 @@ class L2TLoader(DataLoader):
             raise _l2t.ConfigError(
                 "batch in the stream (batch_size=...) or in the loader, not both"
             )
-        if batch_size is not None:
-            kwargs.setdefault("collate_fn", collate)
+        if kwargs.get("persistent_workers"):
+            raise _l2t.ConfigError(
+                "L2TLoader starts its workers at each iteration (they take the resume position "
+                "then); the stream's own epochs= replaces persistent workers"
+            )
+        # Workers send numpy arrays (pickled through the pipe) rather than tensors (one shared
+        # memory segment each, several times slower); the loader makes them tensors.
+        kwargs.setdefault("collate_fn", _keep if batch_size is None else _stack)
         super().__init__(stream, batch_size=batch_size, **kwargs)
         self.stream = stream
         self._consumed = 0
@@ -417,14 +454,26 @@ class L2TLoader(DataLoader):
         workers = max(self.num_workers, 1)
         self.stream._rotation = self._consumed % workers
         self.stream._start = dict(self._positions)
-        for item in super().__iter__():
-            position = item.pop(POSITION)
-            if position.dim() > 1:  # default collate stacked the positions of single rows
-                position = position[-1]
-            consumer, *at = (int(x) for x in position)
-            self._positions[consumer] = (at[0], at[1], at[2])
-            self._consumed += 1
-            yield item
+        self.stream._numpy_items = True
+        try:
+            for item in super().__iter__():
+                position = np.asarray(item.pop(POSITION))
+                if position.ndim > 1:  # a user's collate_fn stacked the positions of single rows
+                    position = position[-1]
+                consumer, *at = (int(x) for x in position)
+                self._positions[consumer] = (at[0], at[1], at[2])
+                self._consumed += 1
+                yield self._tensors(item)
+        finally:
+            self.stream._numpy_items = False
+
+    def _tensors(self, item: dict[str, Any]) -> dict[str, Any]:
+        item = _to_torch(item)
+        if self.pin_memory:  # DataLoader's pinning passes numpy arrays by
+            item = {
+                k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in item.items()
+            }
+        return item
 
     def state_dict(self) -> dict[str, Any]:
         """The loader's position: per consumer, and the number of items taken."""
