@@ -18,7 +18,7 @@ install: ## build the Rust extension (release) and install l2t with its runtime 
 
 .PHONY: install-test
 install-test: install ## install l2t plus the test dependencies
-	$(PIP) install -q pytest pytest-timeout hypothesis pyarrow blingfire==0.1.8 ruff mypy torch transformers accelerate
+	$(PIP) install -q pytest pytest-timeout hypothesis pyarrow blingfire==0.1.8 ruff mypy torch transformers accelerate matplotlib
 
 .PHONY: demo
 demo: install ## install, then run l2t's main job on an embedded corpus (no downloads)

@@ -1,4 +1,4 @@
-"""The ``l2t`` command: ``generate``, ``inspect``, ``merge``, ``tasks``, ``preview``, ``demo``."""
+"""The ``l2t`` command: generate, inspect, merge, train, export, tasks, preview, demo."""
 
 from __future__ import annotations
 
@@ -155,6 +155,42 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from l2t.train.trainer import TrainConfig, train  # torch is needed from here on
+
+    cfg = TrainConfig.from_file(args.config, **dict(args.set or []))
+    metrics = train(cfg)
+    if metrics:
+        last = metrics[-1]
+        print(f"{cfg.run_dir}: step {last['step']}, loss {last['loss']:.4f}, "
+              f"{last['tokens_per_s']:,.0f} tokens/s")  # fmt: skip
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from l2t.train.trainer import export_checkpoint
+
+    out = export_checkpoint(args.checkpoint, args.output, tokenizer=args.tokenizer)
+    print(f"wrote {out} (load with transformers.AutoModelForCausalLM.from_pretrained)")
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("train", help="pre-train a Qwen2-style model on L2T data (needs torch)")
+    p.add_argument("--config", required=True, help="a JSON or YAML file of TrainConfig fields")
+    p.add_argument(
+        "--set", action="append", type=_option, metavar="KEY=VALUE",
+        help="override a config field (JSON value); repeatable",
+    )  # fmt: skip
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("export", help="a training checkpoint as a Hugging Face model directory")
+    p.add_argument("checkpoint", help="a run directory (newest checkpoint) or a step-* directory")
+    p.add_argument("output", help="the directory to write")
+    p.add_argument("--tokenizer", help="tokenizer to include (default: the run's)")
+    p.set_defaults(run=_export)
+
+
 def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "generate",
@@ -217,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"l2t {l2t.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
+    _add_train(sub)
 
     p = sub.add_parser("tasks", help="list the 14 tasks")
     p.set_defaults(run=_tasks)
