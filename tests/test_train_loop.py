@@ -11,7 +11,14 @@ pytest.importorskip("torch", reason="torch is not installed (make install-test a
 
 import l2t
 from conftest import FIXTURES, make_corpus, write_jsonl
-from l2t.train.trainer import TrainConfig, latest_checkpoint, lr_factor, train
+from l2t.train.presets import preset
+from l2t.train.trainer import (
+    TrainConfig,
+    flops_per_token,
+    latest_checkpoint,
+    lr_factor,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +45,18 @@ def config(run_dir, corpus: str, **kw) -> TrainConfig:
 
 
 def test_training_steps_reduce_the_loss(tmp_path, corpus):
-    metrics = train(config(tmp_path / "run", corpus, max_steps=40, warmup_steps=5))
+    run = config(tmp_path / "run", corpus, max_steps=40, warmup_steps=5, val_data=corpus)
+    run.val_every, run.val_batches, run.peak_flops = 10, 4, 1e12
+    metrics = train(run)
+    val = [m["val_loss"] for m in metrics if "val_loss" in m]
+    assert len(val) == 4 and val[-1] < val[0]
+    metrics = [m for m in metrics if "loss" in m]
     losses = [m["loss"] for m in metrics]
     assert len(losses) == 40
     assert sum(losses[-5:]) / 5 < losses[0] - 1.0  # from ~ln(vocab) down
     assert all(m["tokens_per_s"] > 0 and m["grad_norm"] > 0 for m in metrics)
+    per_token = flops_per_token(preset("tiny", l2t.Tokenizer(run.tokenizer).vocab_size), 256)
+    assert all(m["mfu"] == pytest.approx(m["tokens_per_s"] * per_token / 1e12) for m in metrics)
     for png in ("loss.png", "throughput.png"):
         assert (tmp_path / "run" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -103,3 +117,11 @@ def test_cli_trains_then_exports_a_model_transformers_loads(tmp_path, corpus):
         expected = ours(ids, isolate=False)
         got = model(ids).logits
     assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_flops_per_token_follows_the_6n_rule_plus_attention():
+    cfg = preset("500m", 32768)
+    weights = cfg.num_parameters(embeddings=False) + 32768 * cfg.hidden_size
+    attention = 12 * 24 * 24 * 42 * 2048 / 2
+    assert flops_per_token(cfg, 2048) == 6 * weights + attention
+    assert 2.9e9 < flops_per_token(cfg, 2048) < 3.1e9  # ~6 x 0.45B, plus 10% attention

@@ -19,14 +19,17 @@ def plot_metrics(run_dir: str | os.PathLike[str]) -> list[Path]:
 
     run = Path(run_dir)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    tokens = [r["tokens"] / 1e6 for r in records]
     written = []
-    for key, label, name in (
-        ("loss", "training loss", "loss.png"),
-        ("tokens_per_s", "tokens/s", "throughput.png"),
+    for keys, label, name in (
+        (("loss", "val_loss"), "loss", "loss.png"),
+        (("tokens_per_s",), "tokens/s", "throughput.png"),
     ):
         fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-        ax.plot(tokens, [r[key] for r in records])
+        for key in keys:
+            points = [(r["tokens"] / 1e6, r[key]) for r in records if key in r]
+            if points:
+                ax.plot(*zip(*points, strict=True), label=key.replace("_", " "))
+        ax.legend()
         ax.set_xlabel("training tokens (M)")
         ax.set_ylabel(label)
         ax.set_title(f"{run.name}: {label}")

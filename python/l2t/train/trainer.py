@@ -53,6 +53,9 @@ class TrainConfig:
     ``activation_checkpointing``.
     Bookkeeping: ``run_dir``, ``log_every``, ``checkpoint_every``, ``keep_checkpoints``,
     ``stop_after`` (stop at this step without finishing the schedule, as a pre-emption would).
+    Evaluation: every ``val_every`` steps (0: never) the loss on the first ``val_batches``
+    batches of ``val_data`` (held-out text, read as plain next-token text).
+    ``peak_flops``: the accelerator's peak FLOP/s for MFU (default: known GPUs' bf16 dense peak).
     """
 
     run_dir: str
@@ -83,6 +86,10 @@ class TrainConfig:
     activation_checkpointing: bool = False
     device: str = "auto"
     log_every: int = 10
+    val_data: Any = None
+    val_every: int = 0
+    val_batches: int = 20
+    peak_flops: float | None = None
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     stop_after: int | None = None
@@ -115,6 +122,30 @@ def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+# Dense bf16 peak FLOP/s of the GPUs MFU is reported for without a ``peak_flops`` setting.
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
+
+
+def _peak_flops(device: torch.device, configured: float | None) -> float | None:
+    if configured is not None or device.type != "cuda":
+        return configured
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+
+
+def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
+    """Training FLOPs per token, for MFU.
+
+    6 per weight of the matrices (forward and backward, the LM head included even when tied)
+    plus the attention scores and values: 12 per layer, head width and context position, halved
+    for the causal mask (PaLM's accounting).
+    """
+    matrices = cfg.num_parameters(embeddings=False) + cfg.vocab_size * cfg.hidden_size
+    assert cfg.head_dim is not None
+    attention = 12 * cfg.num_layers * cfg.num_heads * cfg.head_dim * seq_len / 2
+    return 6 * matrices + attention
 
 
 def _param_groups(model: CausalLM, cfg: TrainConfig) -> list[dict[str, Any]]:
@@ -214,6 +245,20 @@ class Trainer:
             **cfg.data_options,
         )
         self.loader = L2TLoader(self.stream, num_workers=cfg.num_workers)
+        self.val_stream = None
+        if cfg.val_data is not None and cfg.val_every:
+            # Held-out text as plain next-token rows: what "general ability kept" is measured on.
+            self.val_stream = L2TStream(
+                cfg.val_data,
+                self.tokenizer_json,
+                profile=cfg.profile,
+                seq_len=cfg.seq_len,
+                seed=cfg.seed,
+                batch_size=cfg.batch_size,
+                raw_ratio=1.0,
+            )
+        self.flops_per_token = flops_per_token(self.model_config, cfg.seq_len)
+        self.peak_flops = _peak_flops(self.device, cfg.peak_flops)
         self.step = 0
         self.tokens = 0
 
@@ -253,6 +298,30 @@ class Trainer:
         _set_rng_state(state["rng"])
         self.loader.load_state_dict(state["data"])
         self.step, self.tokens = state["step"], state["tokens"]
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean next-token loss over the first ``val_batches`` batches of the validation text."""
+        assert self.val_stream is not None
+        self.model.eval()
+        total, targets = 0.0, 0
+        autocast = self.device.type == "cuda" and self.cfg.bf16
+        for i, batch in enumerate(self.val_stream):
+            if i == self.cfg.val_batches:
+                break
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=autocast):
+                loss, _ = self.model(
+                    batch["input_ids"].to(self.device),
+                    batch["position_ids"].to(self.device),
+                    batch["doc_ids"].to(self.device),
+                    batch["labels"].to(self.device),
+                    isolate=self.val_stream.isolate,
+                    reduction="sum",
+                )
+            total += float(loss)
+            targets += int((batch["labels"][:, 1:] != -100).sum())
+        self.model.train()
+        return total / max(targets, 1)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -341,8 +410,16 @@ class Trainer:
                         "tokens": self.tokens,
                         "tokens_per_s": (self.tokens - tokens0) / elapsed if elapsed else 0.0,
                     }
+                    if self.peak_flops:
+                        flops = record["tokens_per_s"] * self.flops_per_token
+                        record["mfu"] = flops / self.peak_flops
                     if self.device.type == "cuda":
                         record["max_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
+                    metrics.write(json.dumps(record) + "\n")
+                    metrics.flush()
+                    logged.append(record)
+                if self.val_stream is not None and self.step % cfg.val_every == 0:
+                    record = {"step": self.step, "tokens": self.tokens, "val_loss": self.evaluate()}
                     metrics.write(json.dumps(record) + "\n")
                     metrics.flush()
                     logged.append(record)
