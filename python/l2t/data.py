@@ -133,7 +133,7 @@ class L2TStream(IterableDataset):
         self.overrides = {"seq_len": seq_len, **overrides}
         if ignore_prompts:
             self.overrides["mask_prompts"] = True
-        engine = self._engine(0)  # checks the configuration now, in the main process
+        engine = self._new_engine(0)  # checks the configuration now, in the main process
         self.config = {k: v for k, v in engine.config.items() if k != "threads"}
         self._sources = open_sources(source, **self.read_options)
         # Positions to start from, by consumer: {consumer: (epoch, unit, row)}.
@@ -155,10 +155,13 @@ class L2TStream(IterableDataset):
         self.__dict__.update(state)
 
     def _engine(self, epoch: int) -> Engine:
+        # One epoch's engine at a time, and never one inherited through fork: its thread pool
+        # (threads > 1) would not exist in the child.
+        key = (os.getpid(), epoch)
         cached = getattr(self, "_engines", {})
-        if epoch not in cached:
-            self._engines = {epoch: self._new_engine(epoch)}  # one epoch's engine at a time
-        return self._engines[epoch]
+        if key not in cached:
+            self._engines = {key: self._new_engine(epoch)}
+        return self._engines[key]
 
     def _new_engine(self, epoch: int) -> Engine:
         seed = self.seed if epoch == 0 else self.seed * 1_000_003 + epoch
