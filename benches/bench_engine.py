@@ -51,6 +51,36 @@ def novel_documents(limit_bytes: int, target: int = 4000) -> list[str]:
     return docs
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(**versions: str) -> dict:
+    """The machine a benchmark ran on, with the versions of what it measured."""
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "python": platform.python_version(),
+        **versions,
+    }
+
+
+def portable(command: str, tmp: Path) -> str:
+    """A recorded command without this machine's paths: ``$TMP``, ``$SHARED``, repo-relative."""
+    for path, name in ((tmp, "$TMP"), (SHARED.resolve(), "$SHARED"), (SHARED, "$SHARED")):
+        command = command.replace(str(path), name)
+    return command.replace(f"{ROOT}/", "").replace(sys.executable, "python")
+
+
 def timed(fn) -> tuple[float, object]:
     t0 = time.perf_counter()
     out = fn()
@@ -141,14 +171,7 @@ def main() -> int:
         "benchmark": "engine_end_to_end",
         "input": {"documents": len(docs), "mb": mb, "tokenizer": args.tokenizer},
         "method": f"best of {args.rounds} interleaved rounds (round 0 cold, later rounds warm)",
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "l2t": l2t.__version__,
-            "tokenizers": tokenizers.__version__,
-        },
+        "machine": machine_info(l2t=l2t.__version__, tokenizers=tokenizers.__version__),
         "results": results,
     }
     out = Path(args.out)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import statistics
@@ -107,16 +106,6 @@ def write_jsonl(path: Path, docs: list[str]) -> None:
             f.write(json.dumps({"text": doc}, ensure_ascii=False) + "\n")
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--encode-worker":
         return encode_worker(sys.argv[2], sys.argv[3])
@@ -181,18 +170,9 @@ def main() -> int:
             "timed by wall clock, peak RSS and CPU from os.wait4 on that child; medians over "
             "rounds"
         ),
-        "machine": {
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "cpus": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else None,
-            "python": platform.python_version(),
-            "l2t": l2t.__version__,
-            "tokenizers": tokenizers.__version__,
-            "pyarrow": pyarrow.__version__,
-        },
+        "machine": _bench_engine().machine_info(
+            l2t=l2t.__version__, tokenizers=tokenizers.__version__, pyarrow=pyarrow.__version__
+        ),
         "targets": TARGETS,
         **report,
     }
@@ -292,8 +272,7 @@ def run_rounds(args, tmp: Path, inputs: dict, sizes: dict, tok_path: Path) -> di
     }
     print_table(median_runs, median_ratios, rounds, met)
     commands = {
-        name: shlex.join(cmd).replace(str(tmp), "$TMP").replace(sys.executable, "python")
-        for name, (_, cmd) in configs.items()
+        name: _bench_engine().portable(shlex.join(cmd), tmp) for name, (_, cmd) in configs.items()
     }
     return {
         "commands": commands,

@@ -56,7 +56,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -352,20 +351,13 @@ def main() -> int:
             "and peak RSS (largest single process) from os.wait4, loader timings from the child, "
             "anonymous RSS of the process tree sampled every 0.25 s; medians over rounds"
         ),
-        "machine": {
-            "platform": platform.platform(),
-            "cpu": bench_generate.cpu_model(),
-            "cpus": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else None,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": numpy.__version__,
-            "tokenizers": tokenizers.__version__,
-            "l2t": l2t.__version__,
-            "l2t_data_py_sha256": hashlib.sha256(data_py.read_bytes()).hexdigest()[:16],
-        },
+        "machine": bench_engine.machine_info(
+            torch=torch.__version__,
+            numpy=numpy.__version__,
+            tokenizers=tokenizers.__version__,
+            l2t=l2t.__version__,
+            l2t_data_py_sha256=hashlib.sha256(data_py.read_bytes()).hexdigest()[:16],
+        ),
         "targets": TARGETS,
         **report,
     }
@@ -433,8 +425,8 @@ def run_rounds(args, bench_generate, tmp: Path, configs: dict, text_mb: float) -
         )
     print_table(median_runs, median_ratios, rounds, met)
     commands = {
-        name: f"python benches/bench_stream.py --child '{json.dumps(spec)}'".replace(
-            str(tmp), "$TMP"
+        name: _bench_modules()[0].portable(
+            f"python benches/bench_stream.py --child '{json.dumps(spec)}'", tmp
         )
         for name, spec in configs.items()
     }
