@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from l2t import _l2t
 from l2t.engine import Engine, PackedBatch
 from l2t.parts import Layout, PartReader
-from l2t.sources import open_sources
+from l2t.sources import Source, open_sources
 from l2t.tokenizer import Tokenizer, tokenizer_json
 
 STATE_VERSION = 1
@@ -178,13 +178,18 @@ class L2TStream(IterableDataset):
             self._tok = Tokenizer(self.tokenizer_json)
         return self._tok
 
+    def _opened_sources(self) -> list[Source]:
+        """The sources, opened once per process (pickling drops them; a worker reopens)."""
+        if getattr(self, "_sources", None) is None:
+            self._sources = open_sources(self.source, **self.read_options)
+        return self._sources
+
     def fingerprint(self) -> dict[str, Any]:
         """What decides the rows: a resumed state must come from the same."""
-        sources = getattr(self, "_sources", None) or open_sources(self.source, **self.read_options)
         return {
             "config": self.config,
             "tokenizer_sha256": hashlib.sha256(self.tokenizer_json.encode()).hexdigest(),
-            "inputs": [s.info() for s in sources],
+            "inputs": [s.info() for s in self._opened_sources()],
             "batch_docs": self.batch_docs,
             "block_docs": self.block_docs,
             "batch_size": self.batch_size,
@@ -261,10 +266,8 @@ class L2TStream(IterableDataset):
                 return k % consumers == consumer and k >= first_unit
             return (k + 1) * block > first_unit * b
 
-        sources = getattr(self, "_sources", None) or open_sources(self.source, **self.read_options)
-        self._sources = sources
         reader = PartReader(
-            sources,
+            self._opened_sources(),
             Layout(shard_docs=block, batch_docs=block, batch_bytes=1 << 62),
             wanted,
             max_docs=None,

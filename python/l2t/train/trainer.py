@@ -202,6 +202,11 @@ def _git_sha() -> str | None:
     return out.stdout.strip() or None
 
 
+def _targets(batch: dict[str, Any]) -> int:
+    """How many next-token targets a batch has (labels after the first position, not -100)."""
+    return int((batch["labels"][:, 1:] != -100).sum())
+
+
 def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
     """The newest whole checkpoint of a run (temporaries of a killed save are not whole)."""
     root = Path(run_dir) / CHECKPOINTS
@@ -232,35 +237,31 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, cfg)
         )
-        self.stream = L2TStream(
-            cfg.data,
-            self.tokenizer_json,
-            profile=cfg.profile,
-            seq_len=cfg.seq_len,
-            seed=cfg.seed,
-            batch_size=cfg.batch_size,
-            epochs=None,
-            isolate=cfg.isolate,
-            raw_ratio=cfg.raw_ratio,
-            **cfg.data_options,
+        self.stream = self._stream(
+            cfg.data, epochs=None, isolate=cfg.isolate, raw_ratio=cfg.raw_ratio, **cfg.data_options
         )
         self.loader = L2TLoader(self.stream, num_workers=cfg.num_workers)
         self.val_stream = None
         if cfg.val_data is not None and cfg.val_every:
             # Held-out text as plain next-token rows: what "general ability kept" is measured on.
-            self.val_stream = L2TStream(
-                cfg.val_data,
-                self.tokenizer_json,
-                profile=cfg.profile,
-                seq_len=cfg.seq_len,
-                seed=cfg.seed,
-                batch_size=cfg.batch_size,
-                raw_ratio=1.0,
-            )
+            self.val_stream = self._stream(cfg.val_data, raw_ratio=1.0)
         self.flops_per_token = flops_per_token(self.model_config, cfg.seq_len)
         self.peak_flops = _peak_flops(self.device, cfg.peak_flops)
         self.step = 0
         self.tokens = 0
+
+    def _stream(self, data: Any, **options: Any) -> L2TStream:
+        """A stream of `data` with the run's tokenizer, profile, row length, seed and batch."""
+        cfg = self.cfg
+        return L2TStream(
+            data,
+            self.tokenizer_json,
+            profile=cfg.profile,
+            seq_len=cfg.seq_len,
+            seed=cfg.seed,
+            batch_size=cfg.batch_size,
+            **options,
+        )
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -299,27 +300,28 @@ class Trainer:
         self.loader.load_state_dict(state["data"])
         self.step, self.tokens = state["step"], state["tokens"]
 
+    def _loss_sum(self, module: Any, batch: dict[str, Any], isolate: bool) -> torch.Tensor:
+        """The summed next-token loss of a batch, on this device, under the run's autocast."""
+        inputs = [
+            batch[k].to(self.device, non_blocking=True)
+            for k in ("input_ids", "position_ids", "doc_ids", "labels")
+        ]
+        autocast = self.device.type == "cuda" and self.cfg.bf16
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=autocast):
+            loss, _ = module(*inputs, isolate=isolate, reduction="sum")
+        return loss
+
     @torch.no_grad()
     def evaluate(self) -> float:
         """Mean next-token loss over the first ``val_batches`` batches of the validation text."""
         assert self.val_stream is not None
         self.model.eval()
         total, targets = 0.0, 0
-        autocast = self.device.type == "cuda" and self.cfg.bf16
         for i, batch in enumerate(self.val_stream):
             if i == self.cfg.val_batches:
                 break
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=autocast):
-                loss, _ = self.model(
-                    batch["input_ids"].to(self.device),
-                    batch["position_ids"].to(self.device),
-                    batch["doc_ids"].to(self.device),
-                    batch["labels"].to(self.device),
-                    isolate=self.val_stream.isolate,
-                    reduction="sum",
-                )
-            total += float(loss)
-            targets += int((batch["labels"][:, 1:] != -100).sum())
+            total += float(self._loss_sum(self.model, batch, self.val_stream.isolate))
+            targets += _targets(batch)
         self.model.train()
         return total / max(targets, 1)
 
@@ -365,7 +367,6 @@ class Trainer:
         if checkpoint is not None:
             self.load(checkpoint)
         self._trim_metrics()
-        autocast = self.device.type == "cuda" and cfg.bf16
         batches = iter(self.loader)
         logged: list[dict[str, Any]] = []
         stop = min(cfg.max_steps, cfg.stop_after or cfg.max_steps)
@@ -374,23 +375,10 @@ class Trainer:
         with (self.run_dir / METRICS).open("a") as metrics:
             while self.step < stop:
                 micro = [next(batches) for _ in range(cfg.grad_accum)]
-                targets = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
+                targets = sum(_targets(b) for b in micro)
                 total = 0.0
                 for batch in micro:
-                    batch = {
-                        k: v.to(self.device, non_blocking=True)
-                        for k, v in batch.items()
-                        if isinstance(v, torch.Tensor)
-                    }
-                    with torch.autocast(self.device.type, torch.bfloat16, enabled=autocast):
-                        loss, _ = self.forward(
-                            batch["input_ids"],
-                            batch["position_ids"],
-                            batch["doc_ids"],
-                            batch["labels"],
-                            isolate=self.stream.isolate,
-                            reduction="sum",
-                        )
+                    loss = self._loss_sum(self.forward, batch, self.stream.isolate)
                     (loss / max(targets, 1)).backward()
                     total += float(loss.detach())
                 norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
