@@ -19,6 +19,7 @@ from l2t.train import (  # noqa: E402
     ModelConfig,
     attention,
     chunked_cross_entropy,
+    document_block_mask,
     document_mask,
     export_hf,
     load_hf,
@@ -282,6 +283,54 @@ def test_head_dim_padding_leaves_attention_unchanged(monkeypatch, head_dim, isol
     assert padded.shape == expected.shape == (2, 4, 12, head_dim)
     torch.testing.assert_close(padded, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(padded, plain, atol=1e-6, rtol=1e-6)
+
+
+# -- FlexAttention -----------------------------------------------------------------------------
+# The CPU has FlexAttention's forward pass only (its training kernels are CUDA's); what is checked
+# here is that the block mask, the GQA call and the head padding give SDPA's exact attention.
+
+
+def packed_docs(seq: int) -> torch.Tensor:
+    """Two rows: several examples of uneven lengths then pads, and one whole-row example."""
+    first = [1] * 5 + [2] * 17 + [3] * 3 + [4] * (seq - 30) + [0] * 5
+    return torch.tensor([first, [1] * seq])
+
+
+def test_flex_attention_matches_the_dense_mask():
+    head_dim, seq = 42, 40  # the paper's odd head dim, padded to 48 for the kernel
+    gen = torch.Generator().manual_seed(4)
+    q = torch.randn(2, 4, seq, head_dim, generator=gen)
+    k = torch.randn(2, 2, seq, head_dim, generator=gen)
+    v = torch.randn(2, 2, seq, head_dim, generator=gen)
+    docs = packed_docs(seq)
+    with torch.no_grad():
+        flex = attention(q, k, v, mask=document_block_mask(docs))
+    expected = reference_attention(q, k, v, document_mask(docs))
+    torch.testing.assert_close(flex, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_flex_model_gives_the_sdpa_model_logits(tiny):
+    dense = random_model(tiny)
+    flex = CausalLM(tiny, attention="flex").eval()
+    flex.load_state_dict(dense.state_dict())
+    seq = 48
+    docs = packed_docs(seq)
+    ids = torch.randint(0, tiny.vocab_size, docs.shape, generator=torch.Generator().manual_seed(5))
+    # Positions restart per example, as L2TStream makes them.
+    starts = torch.cat([torch.ones(2, 1, dtype=torch.bool), docs[:, 1:] != docs[:, :-1]], 1)
+    index = torch.arange(seq).expand(2, seq)
+    pos = index - torch.cummax(torch.where(starts, index, 0), 1).values
+    with torch.no_grad():
+        ours = flex(ids, pos, docs)
+        theirs = dense(ids, pos, docs)
+    assert flex.attention_backend(ids.device) == "flex"
+    assert dense.attention_backend(ids.device) == "sdpa"  # "auto" off CUDA
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_unknown_attention_backend_is_refused(tiny):
+    with pytest.raises(l2t.ConfigError, match="attention must be one of"):
+        CausalLM(tiny, attention="flash")
 
 
 # -- loss --------------------------------------------------------------------------------------

@@ -156,11 +156,14 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from l2t.train.trainer import TrainConfig, train  # torch is needed from here on
+    # torch is needed from here on
+    from l2t.train.distributed import is_main_process, shutdown
+    from l2t.train.trainer import TrainConfig, train
 
     cfg = TrainConfig.from_file(args.config, **dict(args.set or []))
     metrics = train(cfg)
-    if metrics:
+    shutdown()
+    if metrics and is_main_process():
         last = metrics[-1]
         print(f"{cfg.run_dir}: step {last['step']}, loss {last['loss']:.4f}, "
               f"{last['tokens_per_s']:,.0f} tokens/s")  # fmt: skip
@@ -170,13 +173,19 @@ def _train(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from l2t.train.trainer import export_checkpoint
 
-    out = export_checkpoint(args.checkpoint, args.output, tokenizer=args.tokenizer)
+    out = export_checkpoint(
+        args.checkpoint, args.output, tokenizer=args.tokenizer, architecture=args.architecture
+    )
     print(f"wrote {out} (load with transformers.AutoModelForCausalLM.from_pretrained)")
     return 0
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("train", help="pre-train a Qwen2-style model on L2T data (needs torch)")
+    p = sub.add_parser(
+        "train",
+        help="pre-train a Qwen2-style model on L2T data (needs torch; data-parallel under "
+        "torchrun: torchrun --nproc-per-node N -m l2t.cli train ...)",
+    )
     p.add_argument("--config", required=True, help="a JSON or YAML file of TrainConfig fields")
     p.add_argument(
         "--set", action="append", type=_option, metavar="KEY=VALUE",
@@ -188,6 +197,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("checkpoint", help="a run directory (newest checkpoint) or a step-* directory")
     p.add_argument("output", help="the directory to write")
     p.add_argument("--tokenizer", help="tokenizer to include (default: the run's)")
+    p.add_argument(
+        "--architecture", choices=["llama", "qwen2"], default="llama",
+        help="write LlamaForCausalLM (default: transformers 5's AutoTokenizer keeps the "
+        "training tokenizer) or Qwen2ForCausalLM (the same network)",
+    )  # fmt: skip
     p.set_defaults(run=_export)
 
 

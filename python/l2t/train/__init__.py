@@ -12,6 +12,7 @@ from l2t.train.model import (
     ModelConfig,
     attention,
     chunked_cross_entropy,
+    document_block_mask,
     document_mask,
     padded_vocab,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "ModelConfig",
     "attention",
     "chunked_cross_entropy",
+    "document_block_mask",
     "document_mask",
     "export_hf",
     "from_hf_config",

@@ -1,4 +1,4 @@
-"""Hugging Face checkpoints: export l2t models as ``Qwen2ForCausalLM`` directories, and load them.
+"""Hugging Face checkpoints: export l2t models as Llama or Qwen2 directories, and load them.
 
 An exported directory holds ``model.safetensors``, ``config.json``, ``generation_config.json``
 and the tokenizer (``tokenizer.json`` and ``tokenizer_config.json``), so
@@ -7,14 +7,16 @@ and the tokenizer (``tokenizer.json`` and ``tokenizer_config.json``), so
 (but see below for the tokenizer under transformers 5). :func:`load_hf` reads such a directory
 (or any plain Qwen2 checkpoint) back into :class:`l2t.train.model.CausalLM`.
 
-``architecture="llama"`` writes the same network as ``LlamaForCausalLM`` (attention biases on,
-a zero ``o_proj`` bias) instead. The logits are the same; what differs is the tokenizer that
-``AutoTokenizer`` picks: transformers 5 loads every ``qwen2`` directory with its own
-``Qwen2Tokenizer``, which rebuilds the pre-tokenizer (Qwen's regex, digits split one by one,
-NFC) from the vocabulary instead of using ``tokenizer.json`` as it is, so any other tokenizer
-encodes differently there than in training. A ``llama`` directory loads ``tokenizer.json``
-unchanged. (transformers 4.x should honour ``tokenizer_config.json``'s
-``PreTrainedTokenizerFast`` for both; only transformers 5 is tested here.)
+The model is a Qwen2 decoder, and ``architecture="qwen2"`` writes it as ``Qwen2ForCausalLM``.
+The default, ``architecture="llama"``, writes the same network as ``LlamaForCausalLM``
+(attention biases on, a zero ``o_proj`` bias): the logits are the same, and what differs is the
+tokenizer that ``AutoTokenizer`` (and so lm-evaluation-harness) picks. transformers 5 loads
+every ``qwen2`` directory with its own ``Qwen2Tokenizer``, which rebuilds the pre-tokenizer
+(Qwen's regex, digits split one by one, NFC) from the vocabulary instead of using
+``tokenizer.json`` as it is, so any other tokenizer encodes differently there than in training;
+a ``llama`` directory loads ``tokenizer.json`` unchanged, so evaluation sees the training ids.
+(transformers 4.x should honour ``tokenizer_config.json``'s ``PreTrainedTokenizerFast`` for
+both; only transformers 5 is tested here.)
 """
 
 from __future__ import annotations
@@ -180,9 +182,9 @@ def export_hf(
     tokenizer: Any = None,
     *,
     dtype: torch.dtype | None = None,
-    architecture: str = "qwen2",
+    architecture: str = "llama",
 ) -> Path:
-    """Writes a Hugging Face ``Qwen2ForCausalLM`` directory.
+    """Writes a Hugging Face model directory (``LlamaForCausalLM`` or ``Qwen2ForCausalLM``).
 
     Args:
         model: the model (``torch.compile`` and DDP wrappers are looked through) or its
@@ -194,8 +196,9 @@ def export_hf(
             copied as it is; a bare ``tokenizer.json`` gets a ``tokenizer_config.json``),
             the JSON text, a ``tokenizers.Tokenizer`` or a transformers tokenizer.
         dtype: the dtype to save the weights in (default: as they are).
-        architecture: ``"qwen2"`` or ``"llama"`` (the same network as ``LlamaForCausalLM``,
-            for transformers 5's ``AutoTokenizer``: see the module docstring).
+        architecture: ``"llama"`` (the same network as ``LlamaForCausalLM``, whose tokenizer
+            transformers 5's ``AutoTokenizer`` loads as trained: see the module docstring) or
+            ``"qwen2"``.
 
     Returns:
         The output directory.

@@ -10,8 +10,14 @@ What differs from the Hugging Face module is what training on packed L2T rows ne
 - ``forward(..., doc_ids=..., isolate=True)`` lets a token attend only to earlier tokens of its
   own example (``doc_ids`` as :class:`l2t.data.L2TStream` gives them); ``isolate=False`` is the
   paper's packing, where the examples of a row see each other.
-- Head dims that are not a multiple of 8 (the paper's 500M model uses 42) are zero-padded inside
-  the attention call, so fused SDPA kernels still take them; the result is unchanged.
+- Isolation has two implementations (``CausalLM(cfg, attention=...)``): ``"sdpa"`` gives SDPA a
+  dense boolean mask (any device, but no flash kernel takes a mask), ``"flex"`` gives
+  FlexAttention a block mask, whose compiled kernel skips the blocks no query may see (CUDA
+  training; the CPU has its forward pass only). ``"auto"`` takes flex on CUDA and SDPA elsewhere;
+  un-isolated rows always use SDPA's causal flash path.
+- Head dims that are not a multiple of 8 (16 for flex; the paper's 500M model uses 42) are
+  zero-padded inside the attention call, so the fused kernels still take them; the result is
+  unchanged.
 - The loss is a chunked cross-entropy fused with the LM head: the ``[tokens, vocab]`` float32
   logits never exist all at once, in the forward or the backward pass.
 """
@@ -25,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
 from torch.utils.checkpoint import checkpoint
 
 from l2t._l2t import ConfigError
@@ -32,6 +39,9 @@ from l2t._l2t import ConfigError
 IGNORE_INDEX = -100
 VOCAB_MULTIPLE = 128
 HEAD_DIM_MULTIPLE = 8
+# FlexAttention's Triton kernels tile the head dim in steps of 16.
+FLEX_HEAD_DIM_MULTIPLE = 16
+ATTENTION_BACKENDS = ("auto", "sdpa", "flex")
 # Float32 logits per cross-entropy chunk when no chunk size is given: 2**26 floats, 256 MiB.
 _CE_CHUNK_ELEMENTS = 1 << 26
 
@@ -223,15 +233,48 @@ def document_mask(doc_ids: torch.Tensor) -> torch.Tensor:
     return (same & causal)[:, None]
 
 
+@torch.compiler.disable
+def document_block_mask(doc_ids: torch.Tensor) -> BlockMask:
+    """:func:`document_mask` as a FlexAttention block mask (the same attention pattern).
+
+    Built outside any compiled graph (it is made once per forward pass and shared by every
+    layer); blocks of 128 x 128 positions that no query may see are skipped by the kernel, so
+    a row of many short examples costs less than a causal row.
+
+    Args:
+        doc_ids: ``[batch, seq]`` example number of each token in its row (0 on pads).
+
+    """
+    batch, seq = doc_ids.shape
+
+    def same_example_causal(
+        b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, k: torch.Tensor
+    ) -> torch.Tensor:
+        return (k <= q) & (doc_ids[b, q] == doc_ids[b, k])
+
+    return create_block_mask(same_example_causal, batch, None, seq, seq, device=doc_ids.device)
+
+
+_compiled_flex: Any = None
+
+
+def _flex(*args: Any, **kwargs: Any) -> torch.Tensor:
+    """FlexAttention, compiled once: uncompiled it would materialise every score."""
+    global _compiled_flex
+    if _compiled_flex is None:
+        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+    return _compiled_flex(*args, **kwargs)
+
+
 def attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
     *,
-    mask: torch.Tensor | None = None,
+    mask: torch.Tensor | BlockMask | None = None,
     is_causal: bool = False,
     scale: float | None = None,
-    multiple: int = HEAD_DIM_MULTIPLE,
+    multiple: int | None = None,
 ) -> torch.Tensor:
     """Scaled dot-product attention with grouped KV heads and any head dim.
 
@@ -239,11 +282,12 @@ def attention(
         q: ``[batch, heads, seq, head_dim]``.
         k: ``[batch, kv_heads, seq, head_dim]``.
         v: like ``k``.
-        mask: boolean ``[batch, 1, seq, seq]`` (True: attend), or None.
+        mask: boolean ``[batch, 1, seq, seq]`` (True: attend) for SDPA, a FlexAttention
+            :class:`BlockMask` (:func:`document_block_mask`) for FlexAttention, or None.
         is_causal: plain causal attention (with ``mask=None``).
         scale: softmax scale; default ``1 / sqrt(head_dim)`` of the *unpadded* head.
         multiple: head dims are zero-padded up to a multiple of this inside the kernel call
-            (fused SDPA kernels want multiples of 8); 1 turns padding off.
+            (default 8 for SDPA's fused kernels, 16 for FlexAttention); 1 turns padding off.
 
     Returns:
         ``[batch, heads, seq, head_dim]``.
@@ -252,8 +296,11 @@ def attention(
     head_dim = q.shape[-1]
     if scale is None:
         scale = 1.0 / math.sqrt(head_dim)
+    flex = isinstance(mask, BlockMask)
+    if multiple is None:
+        multiple = FLEX_HEAD_DIM_MULTIPLE if flex else HEAD_DIM_MULTIPLE
     gqa = q.shape[1] != k.shape[1]
-    if gqa and mask is not None:
+    if gqa and mask is not None and not flex:
         # SDPA's memory-efficient kernel (the one that takes a mask) has no grouped-query
         # support and would fall back to the slow math path: repeat the KV heads instead.
         rep = q.shape[1] // k.shape[1]
@@ -265,9 +312,18 @@ def attention(
         # Zeros add nothing to q.k, and the padded value columns are sliced off below; the
         # scale is that of the real head, passed explicitly.
         q, k, v = (F.pad(t, (0, pad)) for t in (q, k, v))
-    out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, is_causal=is_causal and mask is None, scale=scale, enable_gqa=gqa
-    )
+    if flex:
+        out = _flex(q, k, v, block_mask=mask, scale=scale, enable_gqa=gqa)
+    else:
+        out = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=is_causal and mask is None,
+            scale=scale,
+            enable_gqa=gqa,
+        )
     return out[..., :head_dim] if pad else out
 
 
@@ -293,7 +349,7 @@ class Qwen2Attention(nn.Module):
         x: torch.Tensor,
         cos: torch.Tensor,
         sin: torch.Tensor,
-        mask: torch.Tensor | None,
+        mask: torch.Tensor | BlockMask | None,
     ) -> torch.Tensor:
         """Attention output for ``x`` (``[batch, seq, hidden]``); ``mask`` None means causal."""
         b, t, _ = x.shape
@@ -334,7 +390,7 @@ class Qwen2DecoderLayer(nn.Module):
         x: torch.Tensor,
         cos: torch.Tensor,
         sin: torch.Tensor,
-        mask: torch.Tensor | None,
+        mask: torch.Tensor | BlockMask | None,
     ) -> torch.Tensor:
         """The block's output for the residual stream ``x``."""
         x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
@@ -359,6 +415,9 @@ class CausalLM(nn.Module):
 
     Args:
         cfg: the model shape.
+        attention: how isolated rows are attended: ``"sdpa"`` (dense boolean mask, any
+            device), ``"flex"`` (FlexAttention block mask; training needs CUDA) or ``"auto"``
+            (flex on CUDA, SDPA elsewhere, decided per call from the inputs' device).
 
     Attributes:
         gradient_checkpointing: recompute each block in the backward pass (activation
@@ -366,9 +425,12 @@ class CausalLM(nn.Module):
 
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, *, attention: str = "auto") -> None:
         super().__init__()
+        if attention not in ATTENTION_BACKENDS:
+            raise ConfigError(f"attention must be one of {ATTENTION_BACKENDS}, not {attention!r}")
         self.config = cfg
+        self.attention = attention
         self.model = Qwen2Model(cfg)
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         self.gradient_checkpointing = False
@@ -398,6 +460,18 @@ class CausalLM(nn.Module):
         """Distinct trainable parameters (a tied head counted once)."""
         return sum(p.numel() for p in self.parameters())
 
+    def attention_backend(self, device: torch.device) -> str:
+        """The isolation backend used for inputs on `device` (``"auto"`` resolved)."""
+        if self.attention == "auto":
+            return "flex" if device.type == "cuda" else "sdpa"
+        return self.attention
+
+    def isolation_mask(self, doc_ids: torch.Tensor) -> torch.Tensor | BlockMask:
+        """The per-example causal mask of packed rows, in the form the backend takes."""
+        if self.attention_backend(doc_ids.device) == "flex":
+            return document_block_mask(doc_ids)
+        return document_mask(doc_ids)
+
     def hidden_states(
         self,
         input_ids: torch.Tensor,
@@ -415,7 +489,7 @@ class CausalLM(nn.Module):
         x = self.model.embed_tokens(input_ids)
         assert self.config.head_dim is not None
         cos, sin = rope_cos_sin(position_ids, self.config.head_dim, self.config.rope_theta, x.dtype)
-        mask = document_mask(doc_ids) if isolate and doc_ids is not None else None
+        mask = self.isolation_mask(doc_ids) if isolate and doc_ids is not None else None
         for layer in self.model.layers:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(layer, x, cos, sin, mask, use_reentrant=False)

@@ -9,6 +9,11 @@ number of targets, so every target counts the same whatever batch it falls in.
 Checkpoints hold the model, optimizer, schedule, every RNG and the data loader's position, and
 are written to a temporary directory and renamed, so a run killed at any moment resumes from its
 last whole checkpoint and continues with exactly the loss curve of an uninterrupted run.
+
+Under ``torchrun`` the same loop runs data-parallel (:mod:`l2t.train.distributed`: DDP, or
+FSDP2 for the 1B preset): every process reads its own share of the data, the loss is weighted
+by the targets of the global batch, and process 0 writes the metrics and checkpoints (which
+hold every process's data position and RNG).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import torch
 from l2t import _l2t
 from l2t.data import L2TLoader, L2TStream
 from l2t.tokenizer import Tokenizer, tokenizer_json
+from l2t.train import distributed
 from l2t.train.model import CausalLM, ModelConfig
 from l2t.train.plots import plot_metrics
 from l2t.train.presets import preset
@@ -44,17 +50,23 @@ class TrainConfig:
 
     Data: ``data`` (any l2t source), ``tokenizer``, ``profile``, ``seq_len``, ``raw_ratio``,
     ``data_options`` (more :class:`l2t.data.L2TStream` options), ``num_workers``.
-    Model: ``model`` (a preset name) and ``model_overrides``.
+    Model: ``model`` (a preset name) and ``model_overrides``; ``isolate`` (attention within
+    each packed example; default: the profile's), ``attention`` (``auto``, ``sdpa`` or
+    ``flex``: see :class:`l2t.train.model.CausalLM`).
     Optimisation: ``batch_size`` rows per micro-batch, ``grad_accum`` micro-batches per step,
     ``max_steps``, ``lr``, ``min_lr_ratio`` (the cosine's floor), ``warmup_steps``,
     ``weight_decay`` (not on norms and biases unless ``decay_all``, as the paper's HF Trainer),
     ``betas``, ``eps``, ``grad_clip``.
     Speed: ``bf16`` (autocast on CUDA), ``compile`` (``torch.compile`` the model),
-    ``activation_checkpointing``.
+    ``activation_checkpointing``; ``parallel`` under ``torchrun``: ``ddp``, ``fsdp`` or
+    ``auto`` (FSDP2 for the 1B preset, DDP otherwise). ``batch_size`` is per process.
     Bookkeeping: ``run_dir``, ``log_every``, ``checkpoint_every``, ``keep_checkpoints``,
     ``stop_after`` (stop at this step without finishing the schedule, as a pre-emption would).
+    ``keep_checkpoints`` 0 keeps every checkpoint (what an acquisition curve scores).
     Evaluation: every ``val_every`` steps (0: never) the loss on the first ``val_batches``
-    batches of ``val_data`` (held-out text, read as plain next-token text).
+    batches of ``val_data`` (held-out text, read as plain next-token text); every
+    ``blimp_every`` steps (0: never) BLiMP accuracy on the first ``blimp_limit`` pairs of each
+    paradigm in ``blimp_data`` (:func:`l2t.eval.blimp`).
     ``peak_flops``: the accelerator's peak FLOP/s for MFU (default: known GPUs' bf16 dense peak).
     """
 
@@ -70,6 +82,7 @@ class TrainConfig:
     model: str = "tiny"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     isolate: bool | None = None
+    attention: str = "auto"
     batch_size: int = 8
     grad_accum: int = 1
     max_steps: int = 1000
@@ -84,11 +97,15 @@ class TrainConfig:
     bf16: bool = True
     compile: bool = False
     activation_checkpointing: bool = False
+    parallel: str = "auto"
     device: str = "auto"
     log_every: int = 10
     val_data: Any = None
     val_every: int = 0
     val_batches: int = 20
+    blimp_data: str | None = None
+    blimp_every: int = 0
+    blimp_limit: int | None = 100
     peak_flops: float | None = None
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
@@ -116,12 +133,6 @@ class TrainConfig:
         if "betas" in values:
             values = {**values, "betas": tuple(values["betas"])}
         return cls(**values)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 # Dense bf16 peak FLOP/s of the GPUs MFU is reported for without a ``peak_flops`` setting.
@@ -220,17 +231,22 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.run_dir = Path(cfg.run_dir)
-        self.device = _device(cfg.device)
+        self.world, self.device = distributed.init(cfg.device)
+        self.parallel = distributed.resolve_mode(cfg.parallel, cfg.model)
         self.tokenizer_json = tokenizer_json(cfg.tokenizer)
         vocab = Tokenizer(self.tokenizer_json).vocab_size
+        # The same seed on every process: FSDP2 shards each process's own (identical) init.
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         self.model_config: ModelConfig = preset(cfg.model, vocab, **cfg.model_overrides)
-        self.model = CausalLM(self.model_config).to(self.device)
+        self.model = CausalLM(self.model_config, attention=cfg.attention).to(self.device)
         self.model.gradient_checkpointing = cfg.activation_checkpointing
-        self.forward = torch.compile(self.model) if cfg.compile else self.model
+        # What the training step calls; self.model stays the bare module for evaluation.
+        self.wrapped = distributed.wrap(self.model, self.world, self.parallel, self.device)
+        self.forward = torch.compile(self.wrapped) if cfg.compile else self.wrapped
         fused = self.device.type == "cuda"
+        # Built after wrapping: FSDP2 replaces the parameters with sharded ones.
         self.optimizer = torch.optim.AdamW(
             _param_groups(self.model, cfg), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=fused
         )
@@ -245,6 +261,8 @@ class Trainer:
         if cfg.val_data is not None and cfg.val_every:
             # Held-out text as plain next-token rows: what "general ability kept" is measured on.
             self.val_stream = self._stream(cfg.val_data, raw_ratio=1.0)
+        if cfg.blimp_every and not cfg.blimp_data:
+            raise _l2t.ConfigError("blimp_every needs blimp_data (a directory of BLiMP jsonl)")
         self.flops_per_token = flops_per_token(self.model_config, cfg.seq_len)
         self.peak_flops = _peak_flops(self.device, cfg.peak_flops)
         self.step = 0
@@ -260,44 +278,62 @@ class Trainer:
             seq_len=cfg.seq_len,
             seed=cfg.seed,
             batch_size=cfg.batch_size,
+            rank=self.world.rank,
+            world_size=self.world.size,
             **options,
         )
 
     # -- checkpoints ------------------------------------------------------------------------
 
     def save(self) -> Path:
-        """Writes a checkpoint of everything needed to continue (atomically)."""
+        """Writes a checkpoint of everything needed to continue (atomically).
+
+        Every process takes part (the model and optimizer state are gathered from all of
+        them); process 0 writes.
+        """
         root = self.run_dir / CHECKPOINTS
         final = root / f"step-{self.step:08d}"
-        tmp = root / f".step-{self.step:08d}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        state = {
-            "step": self.step,
-            "tokens": self.tokens,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": _rng_state(),
-            "data": self.loader.state_dict(),
-            "model_config": asdict(self.model_config),
-        }
-        torch.save(state, tmp / "state.pt")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        for old in sorted(root.glob("step-*"))[: -self.cfg.keep_checkpoints]:
-            shutil.rmtree(old, ignore_errors=True)
+        model_state, optim_state = distributed.full_state(self.model, self.optimizer)
+        data = distributed.all_gather(self.loader.state_dict(), self.world)
+        rng = distributed.all_gather(_rng_state(), self.world)
+        if self.world.main:
+            tmp = root / f".step-{self.step:08d}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            state = {
+                "step": self.step,
+                "tokens": self.tokens,
+                "model": model_state,
+                "optimizer": optim_state,
+                "scheduler": self.scheduler.state_dict(),
+                # One entry per process, in rank order.
+                "rng": rng,
+                "data": data,
+                "world_size": self.world.size,
+                "model_config": asdict(self.model_config),
+            }
+            torch.save(state, tmp / "state.pt")
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+            if self.cfg.keep_checkpoints:
+                for old in sorted(root.glob("step-*"))[: -self.cfg.keep_checkpoints]:
+                    shutil.rmtree(old, ignore_errors=True)
+        distributed.barrier(self.world)
         return final
 
     def load(self, path: Path) -> None:
-        """Continues from a checkpoint written by :meth:`save`."""
-        state = torch.load(path / "state.pt", map_location=self.device, weights_only=False)
-        self.model.load_state_dict(state["model"])
-        self.model.tie_weights()
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Continues from a checkpoint written by :meth:`save` (by as many processes)."""
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+        saved_world = state.get("world_size", 1)
+        if saved_world != self.world.size:
+            raise _l2t.ConfigError(
+                f"{path} was saved by {saved_world} processes, not {self.world.size}: each "
+                "process resumes its own share of the data, so resume with the same number"
+            )
+        distributed.load_full_state(self.model, self.optimizer, state["model"], state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
-        self.loader.load_state_dict(state["data"])
+        _set_rng_state(state["rng"][self.world.rank])
+        self.loader.load_state_dict(state["data"][self.world.rank])
         self.step, self.tokens = state["step"], state["tokens"]
 
     def _loss_sum(self, module: Any, batch: dict[str, Any], isolate: bool) -> torch.Tensor:
@@ -313,7 +349,10 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Mean next-token loss over the first ``val_batches`` batches of the validation text."""
+        """Mean next-token loss over the first ``val_batches`` batches of the validation text.
+
+        Each process reads its own share of those batches; the mean is over all of them.
+        """
         assert self.val_stream is not None
         self.model.eval()
         total, targets = 0.0, 0
@@ -323,12 +362,31 @@ class Trainer:
             total += float(self._loss_sum(self.model, batch, self.val_stream.isolate))
             targets += _targets(batch)
         self.model.train()
-        return total / max(targets, 1)
+        total = distributed.all_sum(total, self.world, self.device)
+        return total / max(distributed.all_sum(targets, self.world, self.device), 1)
+
+    def blimp(self) -> dict[str, Any]:
+        """BLiMP on the live model: overall accuracy and per field, for the metrics log.
+
+        Every process scores (an FSDP2 model needs all of them for a forward pass); the pairs
+        are the first ``blimp_limit`` of each paradigm, the same at every evaluation.
+        """
+        from l2t.eval import blimp
+
+        autocast = self.device.type == "cuda" and self.cfg.bf16
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=autocast):
+            report = blimp(
+                self.model,
+                self.tokenizer_json,
+                self.cfg.blimp_data,
+                limit=self.cfg.blimp_limit,
+                device=self.device,
+            )
+        return {"blimp": report.overall, "blimp_fields": report.fields, "blimp_pairs": report.pairs}
 
     # -- the loop -----------------------------------------------------------------------------
 
     def _prepare_run_dir(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         saved = self.run_dir / "config.json"
         mine = json.loads(json.dumps(asdict(self.cfg), default=str))
         mine.pop("stop_after")  # stopping early is not part of what the run is
@@ -340,24 +398,53 @@ class Trainer:
                 raise _l2t.ConfigError(
                     f"{self.run_dir} holds a run with other settings ({changed})"
                 )
-        else:
+        elif self.world.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             saved.write_text(json.dumps(mine, indent=1) + "\n")
             versions = {
                 "l2t": _l2t.__version__,
                 "torch": torch.__version__,
                 "git_sha": _git_sha(),
                 "device": torch.cuda.get_device_name() if self.device.type == "cuda" else "cpu",
+                "processes": self.world.size,
+                "parallel": self.parallel if self.world.distributed else None,
+                "attention": self.model.attention_backend(self.device),
             }
             (self.run_dir / "versions.json").write_text(json.dumps(versions, indent=1) + "\n")
+        distributed.barrier(self.world)
 
     def _trim_metrics(self) -> None:
         """Drops metrics logged after the checkpoint being resumed (they will be logged again)."""
         path = self.run_dir / METRICS
-        if not path.exists():
+        if not self.world.main or not path.exists():
             return
         lines = path.read_text().splitlines()
         keep = [line for line in lines if json.loads(line)["step"] <= self.step]
         path.write_text("".join(line + "\n" for line in keep))
+
+    def _train_step(self, micro: list[dict[str, Any]]) -> tuple[float, float]:
+        """One optimizer step over `micro`; returns the global batch's mean loss and grad norm.
+
+        Each process scales its summed loss by ``world size / global targets``: the processes'
+        gradients are averaged, so the step follows the mean over every target of the global
+        batch, whatever process or micro-batch it fell in.
+        """
+        local = sum(_targets(b) for b in micro)
+        targets = max(distributed.all_sum(local, self.world, self.device), 1)
+        scale = self.world.size / targets
+        total = 0.0
+        for i, batch in enumerate(micro):
+            with distributed.gradient_sync(self.wrapped, enabled=i == len(micro) - 1):
+                loss = self._loss_sum(self.forward, batch, self.stream.isolate)
+                (loss * scale).backward()
+            total += float(loss.detach())
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        return distributed.all_sum(total, self.world, self.device) / targets, distributed.scalar(
+            norm
+        )
 
     def run(self) -> list[dict[str, Any]]:
         """Trains to ``max_steps`` (or ``stop_after``); returns the metrics it logged."""
@@ -372,65 +459,78 @@ class Trainer:
         stop = min(cfg.max_steps, cfg.stop_after or cfg.max_steps)
         self.model.train()
         t0, tokens0 = time.perf_counter(), self.tokens
-        with (self.run_dir / METRICS).open("a") as metrics:
+        metrics = (self.run_dir / METRICS).open("a") if self.world.main else None
+
+        def log(record: dict[str, Any]) -> None:
+            logged.append(record)
+            if metrics is not None:
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+
+        try:
             while self.step < stop:
                 micro = [next(batches) for _ in range(cfg.grad_accum)]
-                targets = sum(_targets(b) for b in micro)
-                total = 0.0
-                for batch in micro:
-                    loss = self._loss_sum(self.forward, batch, self.stream.isolate)
-                    (loss / max(targets, 1)).backward()
-                    total += float(loss.detach())
-                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
                 lr = self.scheduler.get_last_lr()[0]
-                self.scheduler.step()
+                loss, norm = self._train_step(micro)
                 self.step += 1
-                self.tokens += sum(b["input_ids"].numel() for b in micro)
+                self.tokens += self.world.size * sum(b["input_ids"].numel() for b in micro)
                 if self.step % cfg.log_every == 0 or self.step == stop:
                     elapsed = time.perf_counter() - t0
+                    rate = (self.tokens - tokens0) / elapsed if elapsed else 0.0
                     record = {
                         "step": self.step,
-                        "loss": total / max(targets, 1),
+                        "loss": loss,
                         "lr": lr,
-                        "grad_norm": float(norm),
+                        "grad_norm": norm,
                         "tokens": self.tokens,
-                        "tokens_per_s": (self.tokens - tokens0) / elapsed if elapsed else 0.0,
+                        "tokens_per_s": rate,
                     }
                     if self.peak_flops:
-                        flops = record["tokens_per_s"] * self.flops_per_token
-                        record["mfu"] = flops / self.peak_flops
+                        # MFU per accelerator: each one's share of the throughput.
+                        per_device = rate / self.world.size
+                        record["mfu"] = per_device * self.flops_per_token / self.peak_flops
                     if self.device.type == "cuda":
                         record["max_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
-                    logged.append(record)
+                    log(record)
+                evaluations: dict[str, Any] = {}
                 if self.val_stream is not None and self.step % cfg.val_every == 0:
-                    record = {"step": self.step, "tokens": self.tokens, "val_loss": self.evaluate()}
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
-                    logged.append(record)
+                    evaluations["val_loss"] = self.evaluate()
+                if cfg.blimp_every and self.step % cfg.blimp_every == 0:
+                    evaluations.update(self.blimp())
+                if evaluations:
+                    log({"step": self.step, "tokens": self.tokens, **evaluations})
                 if self.step % cfg.checkpoint_every == 0 or self.step == stop:
                     self.save()
-        plot_metrics(self.run_dir)
+        finally:
+            if metrics is not None:
+                metrics.close()
+        if self.world.main:
+            plot_metrics(self.run_dir)
         return logged
 
 
 def train(cfg: TrainConfig) -> list[dict[str, Any]]:
-    """Trains (or resumes) the run that `cfg` describes; returns the metrics logged."""
+    """Trains (or resumes) the run that `cfg` describes; returns the metrics logged.
+
+    Under ``torchrun`` every process calls this with the same config.
+    """
     return Trainer(cfg).run()
 
 
 def export_checkpoint(
-    checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], tokenizer: Any = None
+    checkpoint: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    tokenizer: Any = None,
+    *,
+    architecture: str = "llama",
 ) -> Path:
-    """Writes a run's checkpoint as a Hugging Face directory (``Qwen2ForCausalLM`` + tokenizer).
+    """Writes a run's checkpoint as a Hugging Face directory (model and tokenizer).
 
     Args:
         checkpoint: a run directory (its newest checkpoint) or one ``step-*`` directory.
         out_dir: where to write.
         tokenizer: the tokenizer to include (default: the run's, from its ``config.json``).
+        architecture: ``"llama"`` or ``"qwen2"`` (:func:`l2t.train.export.export_hf`).
 
     """
     from l2t.train.export import export_hf
@@ -447,4 +547,4 @@ def export_checkpoint(
         if run_config.exists():
             tokenizer = json.loads(run_config.read_text())["tokenizer"]
     cfg = ModelConfig(**state["model_config"])
-    return export_hf(state["model"], cfg, out_dir, tokenizer=tokenizer)
+    return export_hf(state["model"], cfg, out_dir, tokenizer=tokenizer, architecture=architecture)
