@@ -91,7 +91,7 @@ def single_process_reference(values: dict) -> list[float]:
     losses = []
     for _ in range(STEPS):
         union = [next(s) for s in streams for _ in range(cfg.grad_accum)]
-        losses.append(trainer._train_step(union)[0])
+        losses.append(float(trainer._train_step(union)[0]))
     return losses
 
 

@@ -427,6 +427,7 @@ def test_gradient_checkpointing_changes_nothing(tiny):
 # Parameter counts with a 32,768-id vocabulary, as the presets module documents them.
 EXPECTED = {
     "tiny": (2_171_456, 74_304),
+    "40m": (41_959_936, 25_182_720),
     "100m": (100_697_856, 75_532_032),
     "500m": (445_919_808, 412_365_376),
     "1b": (997_378_272, 940_755_168),

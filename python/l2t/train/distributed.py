@@ -125,6 +125,13 @@ def all_sum(value: float, world: World, device: torch.device) -> float:
     return float(t)
 
 
+def all_sum_(t: torch.Tensor, world: World) -> torch.Tensor:
+    """`t` summed over every process, in place, without waiting for the result (a tensor)."""
+    if world.distributed:
+        dist.all_reduce(t)
+    return t
+
+
 def all_gather(obj: Any, world: World) -> list[Any]:
     """Every process's `obj`, in rank order (picklable objects)."""
     if not world.distributed:

@@ -366,7 +366,7 @@ class Trainer:
         return total / max(distributed.all_sum(targets, self.world, self.device), 1)
 
     def blimp(self) -> dict[str, Any]:
-        """BLiMP on the live model: overall accuracy and per field, for the metrics log.
+        """BLiMP on the live model: overall, per field and per phenomenon, for the metrics log.
 
         Every process scores (an FSDP2 model needs all of them for a forward pass); the pairs
         are the first ``blimp_limit`` of each paradigm, the same at every evaluation.
@@ -382,7 +382,12 @@ class Trainer:
                 limit=self.cfg.blimp_limit,
                 device=self.device,
             )
-        return {"blimp": report.overall, "blimp_fields": report.fields, "blimp_pairs": report.pairs}
+        return {
+            "blimp": report.overall,
+            "blimp_fields": report.fields,
+            "blimp_phenomena": report.phenomena,
+            "blimp_pairs": report.pairs,
+        }
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -422,29 +427,35 @@ class Trainer:
         keep = [line for line in lines if json.loads(line)["step"] <= self.step]
         path.write_text("".join(line + "\n" for line in keep))
 
-    def _train_step(self, micro: list[dict[str, Any]]) -> tuple[float, float]:
-        """One optimizer step over `micro`; returns the global batch's mean loss and grad norm.
+    def _train_step(self, micro: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step over `micro`: the global batch's mean loss and the grad norm.
 
         Each process scales its summed loss by ``world size / global targets``: the processes'
         gradients are averaged, so the step follows the mean over every target of the global
-        batch, whatever process or micro-batch it fell in.
+        batch, whatever process or micro-batch it fell in. Both results stay on the device:
+        reading them waits for the GPU, so the loop reads them only when it logs.
         """
-        local = sum(_targets(b) for b in micro)
-        targets = max(distributed.all_sum(local, self.world, self.device), 1)
-        scale = self.world.size / targets
-        total = 0.0
+        local = float(sum(_targets(b) for b in micro))
+        if self.world.distributed:
+            count = torch.tensor(local)
+            if self.device.type == "cuda":  # a pinned copy does not wait for queued kernels
+                count = count.pin_memory()
+            targets = distributed.all_sum_(count.to(self.device, non_blocking=True), self.world)
+            scale: torch.Tensor | float = self.world.size / targets.clamp(min=1)
+        else:
+            targets, scale = torch.tensor(max(local, 1.0)), 1.0 / max(local, 1.0)
+        total = torch.zeros((), device=self.device)
         for i, batch in enumerate(micro):
             with distributed.gradient_sync(self.wrapped, enabled=i == len(micro) - 1):
                 loss = self._loss_sum(self.forward, batch, self.stream.isolate)
                 (loss * scale).backward()
-            total += float(loss.detach())
+            total += loss.detach()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        return distributed.all_sum(total, self.world, self.device) / targets, distributed.scalar(
-            norm
-        )
+        total = distributed.all_sum_(total, self.world)
+        return total / targets.to(total.device).clamp(min=1), norm
 
     def run(self) -> list[dict[str, Any]]:
         """Trains to ``max_steps`` (or ``stop_after``); returns the metrics it logged."""
@@ -475,13 +486,15 @@ class Trainer:
                 self.step += 1
                 self.tokens += self.world.size * sum(b["input_ids"].numel() for b in micro)
                 if self.step % cfg.log_every == 0 or self.step == stop:
+                    # Reading the values waits for the step to finish; then the clock is right.
+                    loss_value, norm_value = float(loss), distributed.scalar(norm)
                     elapsed = time.perf_counter() - t0
                     rate = (self.tokens - tokens0) / elapsed if elapsed else 0.0
                     record = {
                         "step": self.step,
-                        "loss": loss,
+                        "loss": loss_value,
                         "lr": lr,
-                        "grad_norm": norm,
+                        "grad_norm": norm_value,
                         "tokens": self.tokens,
                         "tokens_per_s": rate,
                     }
