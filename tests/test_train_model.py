@@ -323,9 +323,13 @@ def test_flex_model_gives_the_sdpa_model_logits(tiny):
     with torch.no_grad():
         ours = flex(ids, pos, docs)
         theirs = dense(ids, pos, docs)
+        # As the trainer runs it with compile on: the block mask is made outside the graph,
+        # which then takes FlexAttention's kernel in.
+        compiled = torch.compile(flex)(ids, pos, docs)
     assert flex.attention_backend(ids.device) == "flex"
     assert dense.attention_backend(ids.device) == "sdpa"  # "auto" off CUDA
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(compiled, theirs, atol=1e-5, rtol=1e-5)
 
 
 def test_unknown_attention_backend_is_refused(tiny):

@@ -261,6 +261,8 @@ _compiled_flex: Any = None
 def _flex(*args: Any, **kwargs: Any) -> torch.Tensor:
     """FlexAttention, compiled once: uncompiled it would materialise every score."""
     global _compiled_flex
+    if torch.compiler.is_compiling():  # inside a compiled model: its graph takes the kernel
+        return flex_attention(*args, **kwargs)
     if _compiled_flex is None:
         _compiled_flex = torch.compile(flex_attention, dynamic=False)
     return _compiled_flex(*args, **kwargs)
