@@ -64,7 +64,11 @@ def torchrun(tmp_path: Path, values: dict) -> list[dict]:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = (Path(values["run_dir"]) / METRICS).read_text().splitlines()
-    return [r for r in map(json.loads, lines) if "loss" in r]
+    records = list(map(json.loads, lines))
+    if values.get("blimp_every"):
+        scored = [r["step"] for r in records if "blimp" in r]
+        assert scored == list(range(values["blimp_every"], STEPS + 1, values["blimp_every"]))
+    return [r for r in records if "loss" in r]
 
 
 def single_process_reference(values: dict) -> list[float]:
@@ -97,7 +101,9 @@ def single_process_reference(values: dict) -> list[float]:
 
 def test_ddp_and_fsdp_step_as_one_process_on_the_global_batch(tmp_path, corpus):
     ddp = torchrun(tmp_path, settings(tmp_path / "ddp", corpus, parallel="ddp"))
-    fsdp = torchrun(tmp_path, settings(tmp_path / "fsdp", corpus, parallel="fsdp"))
+    # BLiMP during a sharded run: every process must take part in the scoring forward passes.
+    blimp = {"blimp_data": str(FIXTURES / "blimp-mini"), "blimp_every": 2, "blimp_limit": 3}
+    fsdp = torchrun(tmp_path, settings(tmp_path / "fsdp", corpus, parallel="fsdp", **blimp))
     expected = single_process_reference(settings(tmp_path / "one", corpus))
     assert [r["step"] for r in ddp] == list(range(1, STEPS + 1))
     # Every step after the first depends on the previous update, so agreement at step 4 means

@@ -1,4 +1,4 @@
-"""The ``l2t`` command: generate, inspect, merge, train, export, tasks, preview, demo."""
+"""The ``l2t`` command: generate, inspect, merge, train, export, eval, experiment, preview, ..."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import l2t
 from l2t.corpus import documents_from_file, pydoc_documents, train_demo_tokenizer
+from l2t.eval.cli import add_parser as _add_eval
 from l2t.generate import Layout, generate
 from l2t.manifest import merge
 from l2t.summary import render
@@ -163,8 +164,9 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig.from_file(args.config, **dict(args.set or []))
     metrics = train(cfg)
     shutdown()
-    if metrics and is_main_process():
-        last = metrics[-1]
+    steps = [m for m in metrics if "loss" in m]  # evaluation records have no training loss
+    if steps and is_main_process():
+        last = steps[-1]
         print(f"{cfg.run_dir}: step {last['step']}, loss {last['loss']:.4f}, "
               f"{last['tokens_per_s']:,.0f} tokens/s")  # fmt: skip
     return 0
@@ -203,6 +205,31 @@ def _add_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "training tokenizer) or Qwen2ForCausalLM (the same network)",
     )  # fmt: skip
     p.set_defaults(run=_export)
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from l2t.experiment import ExperimentConfig, compare
+
+    cfg = ExperimentConfig.from_file(args.config, **dict(args.set or []))
+    report = compare(cfg, command=" ".join(["l2t", *sys.argv[1:]]))
+    print(report.read_text(encoding="utf-8"))
+    print(f"wrote {report} and the plots and JSON beside it")
+    return 0
+
+
+def _add_experiment(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("experiment", help="end-to-end comparisons (train arms, score BLiMP)")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    c = kinds.add_parser(
+        "compare",
+        help="raw vs L2T arms on the same documents and token budget; a report with plots",
+    )
+    c.add_argument("--config", required=True, help="a recipe (JSON or YAML), e.g. recipes/")
+    c.add_argument(
+        "--set", action="append", type=_option, metavar="KEY=VALUE",
+        help="override a recipe field (JSON value); repeatable",
+    )  # fmt: skip
+    c.set_defaults(run=_experiment)
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -268,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_generate(sub)
     _add_train(sub)
+    _add_eval(sub)
+    _add_experiment(sub)
 
     p = sub.add_parser("tasks", help="list the 14 tasks")
     p.set_defaults(run=_tasks)

@@ -373,15 +373,14 @@ class Trainer:
         """
         from l2t.eval import blimp
 
-        autocast = self.device.type == "cuda" and self.cfg.bf16
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=autocast):
-            report = blimp(
-                self.model,
-                self.tokenizer_json,
-                self.cfg.blimp_data,
-                limit=self.cfg.blimp_limit,
-                device=self.device,
-            )
+        report = blimp(
+            self.model,
+            self.tokenizer_json,
+            self.cfg.blimp_data,
+            limit=self.cfg.blimp_limit,
+            device=self.device,
+            bf16=self.device.type == "cuda" and self.cfg.bf16,
+        )
         return {
             "blimp": report.overall,
             "blimp_fields": report.fields,

@@ -1,0 +1,134 @@
+"""``l2t experiment compare``: train every arm on the same documents and budget, score, report.
+
+For each seed, and for each arm within it (so that an interrupted experiment already holds
+paired results), one training run: the same model, seed, schedule and number of tokens (every
+packed row is ``seq_len`` long, so equal steps are equal tokens), evaluated every ``eval_every``
+steps (held-out loss and BLiMP on a fixed subset: the acquisition curves), then scored on BLiMP
+in full. Runs resume where they stopped and finished ones are not trained again, so rerunning
+the same command after a crash completes the experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from l2t._l2t import ConfigError
+from l2t.experiment.config import Arm, ExperimentConfig
+from l2t.experiment.prepare import split_books
+from l2t.experiment.report import RunResult, write_report
+
+TIMING = "timing.json"
+FINAL_BLIMP = "blimp-final"
+
+
+def _check_same_experiment(out: Path, cfg: ExperimentConfig) -> None:
+    """Refuses to mix another experiment's runs into this directory."""
+    saved = out / "experiment.json"
+    mine = json.loads(json.dumps(cfg.to_dict()))
+    if saved.exists():
+        old = json.loads(saved.read_text(encoding="utf-8"))
+        if old != mine:
+            changed = sorted(k for k in mine if mine[k] != old.get(k))
+            raise ConfigError(f"{out} holds an experiment with other settings ({changed})")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(mine, indent=1) + "\n", encoding="utf-8")
+
+
+def _data(cfg: ExperimentConfig, out: Path) -> tuple[str, str | None, dict[str, Any]]:
+    """The training and validation sources, preparing them from a book directory if need be."""
+    corpus = Path(cfg.corpus)
+    if corpus.is_dir() and any(corpus.glob("*.txt")):
+        prepared = split_books(
+            corpus,
+            out / "data",
+            holdout=cfg.holdout_books,
+            doc_chars=cfg.doc_chars,
+            max_train_bytes=cfg.max_train_bytes,
+        )
+        info = {
+            "train_books": len(prepared.train_books),
+            "val_books": prepared.val_books,
+            "train_docs": prepared.train_docs,
+            "val_docs": prepared.val_docs,
+            "train_bytes": prepared.train_bytes,
+        }
+        return str(prepared.train), str(prepared.val), info
+    return cfg.corpus, cfg.val_data, {}
+
+
+def train_config(
+    cfg: ExperimentConfig, arm: Arm, seed: int, run_dir: Path, data: str, val: str | None
+) -> Any:
+    """The :class:`~l2t.train.trainer.TrainConfig` of one arm and seed."""
+    from l2t.train.trainer import TrainConfig
+
+    shared = dict(cfg.train)
+    data_options = {**shared.pop("data_options", {}), "mixing": arm.mixing}
+    return TrainConfig.from_dict(
+        {
+            **shared,
+            "run_dir": str(run_dir),
+            "data": data,
+            "tokenizer": cfg.tokenizer,
+            "profile": cfg.profile,
+            "seed": seed,
+            "raw_ratio": arm.raw_ratio,
+            "data_options": data_options,
+            "val_data": val,
+            "val_every": cfg.eval_every if val else 0,
+            "blimp_data": cfg.blimp_data,
+            "blimp_every": cfg.eval_every,
+            "blimp_limit": cfg.curve_limit,
+            "checkpoint_every": cfg.eval_every,
+            "device": cfg.device,
+        }
+    )
+
+
+def _run_arm(cfg: ExperimentConfig, arm: Arm, train_cfg: Any) -> RunResult:
+    """Trains one run (or finishes or skips it), scores it in full, and reads its results."""
+    from l2t.eval import blimp
+    from l2t.train.trainer import train
+
+    run_dir = Path(train_cfg.run_dir)
+    timing_path = run_dir / TIMING
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"wall_s": 0.0}
+    if timing.get("steps") != train_cfg.max_steps:
+        start = time.perf_counter()
+        train(train_cfg)
+        # Summed over invocations: a resumed run's wall time is the time it really took.
+        timing["wall_s"] += time.perf_counter() - start
+        timing["steps"] = train_cfg.max_steps
+        timing_path.write_text(json.dumps(timing) + "\n")
+    final_dir = run_dir / FINAL_BLIMP
+    if not (final_dir / "blimp.json").exists():
+        device = None if cfg.device == "auto" else cfg.device
+        report = blimp(run_dir, data=cfg.blimp_data, limit=cfg.final_limit, device=device)
+        report.save(final_dir)
+    return RunResult.load(
+        arm.name, train_cfg.seed, run_dir, final_dir / "blimp.json", wall_s=timing["wall_s"]
+    )
+
+
+def compare(cfg: ExperimentConfig, *, command: str | None = None) -> Path:
+    """Runs (or completes) the experiment and writes its report; returns the report path.
+
+    Args:
+        cfg: the experiment.
+        command: the command line that ran it, recorded in the report.
+
+    """
+    out = Path(cfg.out_dir)
+    _check_same_experiment(out, cfg)
+    data, val, data_info = _data(cfg, out)
+    results = []
+    for seed in cfg.seeds:
+        for arm in cfg.arm_list:
+            run_dir = out / "runs" / arm.name / f"seed-{seed}"
+            train_cfg = train_config(cfg, arm, seed, run_dir, data, val)
+            results.append(_run_arm(cfg, arm, train_cfg))
+    return write_report(out, cfg, results, data_info=data_info, command=command)
