@@ -12,6 +12,7 @@ pytest.importorskip("torch", reason="torch is not installed (make install-test a
 
 import l2t
 from conftest import FIXTURES, ROOT, make_corpus
+from l2t.corpus import documents_from_text
 from l2t.experiment import ExperimentConfig, RunResult, aggregate, compare, split_books
 
 # A few made-up BLiMP-format pairs (the fixture of tests/test_eval.py).
@@ -23,7 +24,10 @@ def write_books(directory, n: int) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     names = []
     for i in range(n):
-        paragraphs = [f"Book{i} paragraph {j}. " + p for j, p in enumerate(make_corpus(30, i))]
+        paragraphs = [
+            f"Book{i} paragraph {j}. " + p.replace("\n", " ")  # one line each, as the novels
+            for j, p in enumerate(make_corpus(30, i))
+        ]
         name = f"Author{i}_Title_{1900 + i}.txt"
         # A BOM and CRLF line ends, as the shared novels have them.
         (directory / name).write_text("\ufeff" + "\r\n\r\n".join(paragraphs), encoding="utf-8")
@@ -67,6 +71,14 @@ def test_a_byte_budget_takes_a_share_of_every_book(tmp_path):
     assert full.train_bytes // 3 <= part.train_bytes < full.train_bytes // 3 + 4 * 2000
     books = {d.split()[0] for d in read_texts(part.train)}
     assert books == {d.split()[0] for d in read_texts(full.train)}  # every book contributes
+
+
+def test_books_without_blank_lines_are_still_cut_into_documents():
+    # Some books put one paragraph per line with no blank line between paragraphs.
+    lines = [f"Line {i} of a book that never leaves a blank line." for i in range(400)]
+    docs = list(documents_from_text("\r\n".join(lines), target_chars=1000))
+    assert len(docs) > 15 and all(len(d) < 1000 + 60 for d in docs)
+    assert "\n".join(docs).split("\n") == lines  # every line kept, in order, none split
 
 
 def test_too_few_books_are_refused(tmp_path):

@@ -11,17 +11,34 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
-def documents_from_text(text: str, *, target_chars: int = 4000) -> Iterator[str]:
-    """Cuts text into documents of whole paragraphs (blank-line separated) of ~`target_chars`."""
-    text = text.replace("\r\n", "\n").lstrip("\ufeff")
-    buf: list[str] = []
-    size = 0
+def _units(text: str, target_chars: int) -> Iterator[str]:
+    """Paragraphs (blank-line separated), or the lines of one too long to be a document piece.
+
+    Some books put one paragraph per line with no blank line between them: a whole book would
+    otherwise be one "paragraph", and one document.
+    """
     for para in text.split("\n\n"):
         para = para.strip("\n")
         if not para.strip():
             continue
-        buf.append(para)
-        size += len(para)
+        if len(para) <= target_chars:
+            yield para
+        else:
+            yield from (line for line in para.split("\n") if line.strip())
+
+
+def documents_from_text(text: str, *, target_chars: int = 4000) -> Iterator[str]:
+    """Cuts text into documents of whole paragraphs of ~`target_chars` characters.
+
+    Paragraphs are blank-line separated; one longer than `target_chars` is cut at its line
+    ends. A document ends at the first paragraph (or line) that takes it past the target.
+    """
+    text = text.replace("\r\n", "\n").lstrip("\ufeff")
+    buf: list[str] = []
+    size = 0
+    for unit in _units(text, target_chars):
+        buf.append(unit)
+        size += len(unit)
         if size >= target_chars:
             yield "\n".join(buf)
             buf, size = [], 0
