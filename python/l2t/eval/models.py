@@ -33,6 +33,7 @@ import torch
 from l2t._l2t import ConfigError
 from l2t.eval.tokenizer import ScoringTokenizer
 from l2t.tokenizer import tokenizer_json
+from l2t.train.model import CausalLM, unwrap
 
 Logits = Callable[[torch.Tensor], torch.Tensor]
 
@@ -75,22 +76,9 @@ def module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _unwrap(module: Any) -> Any:
-    """The plain module under ``torch.compile`` and DDP wrappers."""
-    while True:
-        inner = getattr(module, "_orig_mod", None)
-        if inner is None:
-            inner = getattr(module, "module", None)
-        if not isinstance(inner, torch.nn.Module):
-            return module
-        module = inner
-
-
 def is_l2t_model(module: Any) -> bool:
     """Whether `module` (or what a compile/DDP wrapper holds) is an l2t ``CausalLM``."""
-    from l2t.train.model import CausalLM
-
-    return isinstance(_unwrap(module), CausalLM)
+    return isinstance(unwrap(module), CausalLM)
 
 
 def logits_function(module: torch.nn.Module) -> Logits:
@@ -263,7 +251,7 @@ def load_model(
 
     """
     if isinstance(model, torch.nn.Module):
-        return LoadedModel(model, None, type(_unwrap(model)).__name__, "module")
+        return LoadedModel(model, None, type(unwrap(model)).__name__, "module")
     if isinstance(model, LoadedModel):
         return model
     if not isinstance(model, (str, os.PathLike)):

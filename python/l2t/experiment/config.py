@@ -6,13 +6,12 @@ seed, schedule, token budget, evaluation) is shared, so the arms differ in their
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from l2t._l2t import ConfigError
+from l2t.settings import read_settings, refuse_unknown
 
 # The paper's scenarios. ``raw_ratio`` is the share of documents read as plain next-token text;
 # the rest become L2T examples ("disjoint"), or every document is used both ways ("shared",
@@ -121,23 +120,12 @@ class ExperimentConfig:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
         """A config from a JSON (or YAML, with PyYAML) recipe, with field overrides."""
-        text = Path(path).read_text(encoding="utf-8")
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml  # optional dependency
-
-            values = yaml.safe_load(text)
-        else:
-            values = json.loads(text)
-        values.pop("_comment", None)
-        return cls.from_dict({**values, **overrides})
+        return cls.from_dict({**read_settings(path), **overrides})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
         """A config from a mapping; unknown keys are refused, not ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown experiment options {unknown}; known: {sorted(known)}")
+        refuse_unknown(cls, values, "experiment options")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ import torch
 
 from l2t._l2t import ConfigError
 from l2t.tokenizer import Tokenizer, tokenizer_json
-from l2t.train.model import CausalLM, ModelConfig
+from l2t.train.model import CausalLM, ModelConfig, unwrap
 
 ARCHITECTURES = ("qwen2", "llama")
 WEIGHTS = "model.safetensors"
@@ -152,17 +152,6 @@ def from_hf_config(config: Any) -> ModelConfig:
     )
 
 
-def _unwrap(model: Any) -> Any:
-    """The plain module under ``torch.compile`` and DDP wrappers."""
-    while True:
-        inner = getattr(model, "_orig_mod", None)
-        if inner is None:
-            inner = getattr(model, "module", None)
-        if not isinstance(inner, torch.nn.Module):
-            return model
-        model = inner
-
-
 def _strip_wrappers(key: str) -> str:
     """A state-dict key without the prefixes ``torch.compile`` and DDP add."""
     while key.startswith(("_orig_mod.", "module.")):
@@ -216,7 +205,7 @@ def export_hf(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(model, torch.nn.Module):
-        state = dict(_unwrap(model).state_dict())
+        state = dict(unwrap(model).state_dict())
     else:
         state = {_strip_wrappers(k): v for k, v in model.items()}
     expected = _expected_keys(cfg)

@@ -25,7 +25,7 @@ What differs from the Hugging Face module is what training on packed L2T rows ne
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -35,6 +35,7 @@ from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex
 from torch.utils.checkpoint import checkpoint
 
 from l2t._l2t import ConfigError
+from l2t.settings import refuse_unknown
 
 IGNORE_INDEX = -100
 VOCAB_MULTIPLE = 128
@@ -130,10 +131,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """A config from :meth:`to_dict`'s output; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config keys: {unknown}")
+        refuse_unknown(cls, data, "model config keys")
         return cls(**data)
 
     def num_parameters(self, *, embeddings: bool = True) -> int:
@@ -410,6 +408,17 @@ class Qwen2Model(nn.Module):
 
 
 # -- the model -------------------------------------------------------------------------------
+
+
+def unwrap(module: Any) -> Any:
+    """The plain module under ``torch.compile`` (``_orig_mod``) and DDP (``module``) wrappers."""
+    while True:
+        inner = getattr(module, "_orig_mod", None)
+        if inner is None:
+            inner = getattr(module, "module", None)
+        if not isinstance(inner, nn.Module):
+            return module
+        module = inner
 
 
 class CausalLM(nn.Module):

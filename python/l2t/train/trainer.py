@@ -25,7 +25,7 @@ import random
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import torch
 
 from l2t import _l2t
 from l2t.data import L2TLoader, L2TStream
+from l2t.settings import read_settings, refuse_unknown
 from l2t.tokenizer import Tokenizer, tokenizer_json
 from l2t.train import distributed
 from l2t.train.model import CausalLM, ModelConfig
@@ -114,22 +115,12 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
         """A config from a JSON (or YAML, with PyYAML installed) file, with overrides."""
-        text = Path(path).read_text(encoding="utf-8")
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml  # optional dependency
-
-            values = yaml.safe_load(text)
-        else:
-            values = json.loads(text)
-        return cls.from_dict({**values, **overrides})
+        return cls.from_dict({**read_settings(path), **overrides})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """A config from a mapping; unknown keys are refused, not ignored."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise _l2t.ConfigError(f"unknown training options {unknown}; known: {sorted(known)}")
+        refuse_unknown(cls, values, "training options")
         if "betas" in values:
             values = {**values, "betas": tuple(values["betas"])}
         return cls(**values)
