@@ -495,15 +495,26 @@ class Trainer:
                     if self.device.type == "cuda":
                         record["max_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
                     log(record)
+                validate = self.val_stream is not None and self.step % cfg.val_every == 0
+                score = bool(cfg.blimp_every) and self.step % cfg.blimp_every == 0
+                save = self.step % cfg.checkpoint_every == 0 or self.step == stop
+                if not (validate or score or save):
+                    continue
+                # Evaluation and checkpoints stay off the throughput (and MFU) clock; the
+                # queued training step is finished first so that its time stays on it.
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                paused = time.perf_counter()
                 evaluations: dict[str, Any] = {}
-                if self.val_stream is not None and self.step % cfg.val_every == 0:
+                if validate:
                     evaluations["val_loss"] = self.evaluate()
-                if cfg.blimp_every and self.step % cfg.blimp_every == 0:
+                if score:
                     evaluations.update(self.blimp())
                 if evaluations:
                     log({"step": self.step, "tokens": self.tokens, **evaluations})
-                if self.step % cfg.checkpoint_every == 0 or self.step == stop:
+                if save:
                     self.save()
+                t0 += time.perf_counter() - paused
         finally:
             if metrics is not None:
                 metrics.close()
