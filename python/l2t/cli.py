@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -211,7 +212,7 @@ def _experiment(args: argparse.Namespace) -> int:
     from l2t.experiment import ExperimentConfig, compare
 
     cfg = ExperimentConfig.from_file(args.config, **dict(args.set or []))
-    report = compare(cfg, command=" ".join(["l2t", *sys.argv[1:]]))
+    report = compare(cfg, command=shlex.join(["l2t", *sys.argv[1:]]))
     print(report.read_text(encoding="utf-8"))
     print(f"wrote {report} and the plots and JSON beside it")
     return 0

@@ -126,6 +126,7 @@ def aggregate(results: list[RunResult]) -> dict[str, Any]:
 
 def _markdown(cfg: ExperimentConfig, agg: dict[str, Any], meta: dict[str, Any]) -> str:
     arms = agg["arms"]
+    overrides = cfg.train.get("model_overrides")
     fields_ = sorted({f for a in arms.values() for f in a["fields"]})
     lines = [
         f"# L2T vs raw: {', '.join(arms)}",
@@ -175,7 +176,8 @@ def _markdown(cfg: ExperimentConfig, agg: dict[str, Any], meta: dict[str, Any]) 
         "## Setup",
         "",
         f"- Command: `{meta['command']}`" if meta.get("command") else "- Command: (API call)",
-        f"- Model {cfg.train.get('model', 'tiny')}, profile `{cfg.profile}`, "
+        f"- Model `{cfg.train.get('model', 'tiny')}` {json.dumps(overrides) if overrides else ''}"
+        f", profile `{cfg.profile}`, "
         f"curve points every {cfg.eval_every} steps on {cfg.curve_limit or 1000} pairs "
         "per paradigm.",
         f"- Data: {json.dumps(meta['data'])}" if meta.get("data") else f"- Data: {cfg.corpus}",
