@@ -177,6 +177,9 @@ def test_smoke_recipe_end_to_end(tmp_path):
     assert "| raw |" in text and "| l2t-disjoint |" in text and "Paired difference" in text
     assert (out / "blimp_curve.png").stat().st_size > 0
     assert (out / "val_loss_curve.png").stat().st_size > 0
+    assert (out / "curves" / "curve-phenomena.png").stat().st_size > 0
+    curves = json.loads((out / "curves" / "curve.json").read_text())
+    assert [len(r["points"]) for r in curves["runs"]] == [2, 2, 2, 2]
 
     # Rerunning completes nothing new: every run and score is reused as it is.
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/checkpoints/*/state.pt")}

@@ -21,6 +21,7 @@ from l2t.experiment.prepare import split_books
 from l2t.experiment.report import RunResult, write_report
 
 TIMING = "timing.json"
+CURVES = "curves"
 FINAL_BLIMP = "blimp-final"
 
 
@@ -125,10 +126,16 @@ def compare(cfg: ExperimentConfig, *, command: str | None = None) -> Path:
     out = Path(cfg.out_dir)
     _check_same_experiment(out, cfg)
     data, val, data_info = _data(cfg, out)
-    results = []
+    results, runs, labels = [], [], []
     for seed in cfg.seeds:
         for arm in cfg.arm_list:
             run_dir = out / "runs" / arm.name / f"seed-{seed}"
             train_cfg = train_config(cfg, arm, seed, run_dir, data, val)
             results.append(_run_arm(cfg, arm, train_cfg))
+            runs.append(run_dir)
+            labels.append(f"{arm.name} (seed {seed})")
+    # Per-phenomenon acquisition, one line per run, from the BLiMP records of the training logs.
+    from l2t.eval import acquisition_curve
+
+    acquisition_curve(runs, cfg.blimp_data, out / CURVES, labels=labels, source="metrics")
     return write_report(out, cfg, results, data_info=data_info, command=command)

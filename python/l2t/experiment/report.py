@@ -173,6 +173,8 @@ def _markdown(cfg: ExperimentConfig, agg: dict[str, Any], meta: dict[str, Any]) 
         "",
         "![Held-out loss over training](val_loss_curve.png)",
         "",
+        "Per phenomenon, every run: `curves/curve-phenomena.png` (and `curves/curve.json`).",
+        "",
         "## Setup",
         "",
         f"- Command: `{meta['command']}`" if meta.get("command") else "- Command: (API call)",
