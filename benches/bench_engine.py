@@ -81,6 +81,14 @@ def portable(command: str, tmp: Path) -> str:
     return command.replace(f"{ROOT}/", "").replace(sys.executable, "python")
 
 
+def write_report(path: Path, report: dict) -> None:
+    """Writes a benchmark's JSON atomically: a killed run leaves the last whole report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def timed(fn) -> tuple[float, object]:
     t0 = time.perf_counter()
     out = fn()
@@ -175,8 +183,7 @@ def main() -> int:
         "results": results,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(out, report)
     print(f"wrote {out}")
     return 0 if exact == len(examples) else 1
 

@@ -209,8 +209,7 @@ def main() -> int:
         "tokenizing it. Sentences equal across pairs are scored once."
     )
     report.setdefault("results", {}).update(results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    bench_engine.write_report(out, report)
     print(f"wrote {out}")
     return 0
 

@@ -177,8 +177,7 @@ def main() -> int:
         **report,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    _bench_engine().write_report(out, report)
     print(f"wrote {out}")
     return 0
 

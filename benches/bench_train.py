@@ -58,7 +58,7 @@ contender's model, optimizer and compiled code are freed before the next one sta
 CPU smoke (well under a minute)::
 
     PYTHONPATH=python python benches/bench_train.py --device cpu --presets tiny --seq-len 128 \\
-        --batch-size 2 --steps 3 --warmup 1 --parity-steps 5 --no-compile --out /tmp/train-cpu.json
+        --batch-size 2 --steps 3 --warmup 1 --parity-steps 5 --no-compile --out train-cpu.json
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ import argparse
 import gc
 import inspect
 import itertools
-import json
 import math
 import os
 import shlex
@@ -524,14 +523,6 @@ def preset_summary(name: str, contenders: dict) -> dict:
     return summary
 
 
-def write_json(path: Path, report: dict) -> None:
-    """Writes atomically (a killed run leaves the last whole report)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    tmp.replace(path)
-
-
 def print_summary(report: dict) -> None:
     """A table on stdout (stderr carries the progress)."""
     print(f"{'preset':7} {'contender':20} {'tokens/s':>10} {'MFU':>6} {'mem GB':>7} {'vs HF':>6}")
@@ -771,7 +762,7 @@ def main() -> int:
             log(f"skipping {name}/{c} ({reason})")
             entry["contenders"][c] = {"status": "skipped", "reason": reason}
             report["skipped"].append(f"{name}/{c}")
-            write_json(out, report)
+            _bench_engine().write_report(out, report)
             return
         log(f"{name}/{c}: batch {ctx['batch_size']} x {args.seq_len} x {args.grad_accum}")
         result = guarded(c, device, lambda: train(contender, ctx, args.warmup, args.steps))
@@ -785,7 +776,7 @@ def main() -> int:
             log(f"{name}/{c}: {result['tokens_per_s']:.0f} tokens/s{mfu}")
         else:
             report["errors"].append(f"{name}/{c}")
-        write_json(out, report)
+        _bench_engine().write_report(out, report)
 
     def run_parity() -> None:
         ctx = context(parity_preset)
@@ -800,7 +791,7 @@ def main() -> int:
             parity.update(status="skipped", reason=f"time budget: {steps} steps would fit")
             log(f"skipping parity ({parity['reason']})")
             report["skipped"].append("parity")
-            write_json(out, report)
+            _bench_engine().write_report(out, report)
             return
         log(f"parity on {parity_preset}: {steps} steps of hf-eager and of l2t packed eager")
         runs = {}
@@ -819,7 +810,7 @@ def main() -> int:
                 f"{k}: {r['error']}" for k, r in runs.items() if "error" in r
             )
             report["errors"].append("parity")
-        write_json(out, report)
+        _bench_engine().write_report(out, report)
 
     for name, c in first:
         run_contender(name, c)
@@ -831,7 +822,7 @@ def main() -> int:
 
     report["status"] = "partial (time budget)" if report["skipped"] else "complete"
     report["elapsed_s"] = time.perf_counter() - START
-    write_json(out, report)
+    _bench_engine().write_report(out, report)
     print_summary(report)
     log(f"wrote {out}")
     return 0
