@@ -57,7 +57,7 @@ bench: install ## the engine benchmark (JSON into benches/results/)
 # Training throughput and loss parity beside Hugging Face Qwen2: only a CUDA GPU (H100/H200 class)
 # gives numbers that mean anything, so the CPU benches of `make bench` leave it out. A CPU smoke:
 #   make bench-train TRAIN_ARGS="--device cpu --presets tiny --seq-len 128 --batch-size 2
-#     --steps 3 --warmup 1 --parity-steps 5 --no-compile --out /tmp/train-cpu.json"
+#     --steps 3 --warmup 1 --parity-steps 5 --no-compile --out train-cpu.json"
 .PHONY: bench-train
 bench-train: install ## the training benchmark beside HF Qwen2 (GPU; JSON into benches/results/)
 	$(PYTHON) benches/bench_train.py $(TRAIN_ARGS)

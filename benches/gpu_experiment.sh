@@ -15,22 +15,22 @@ KIT=.device
 
 wheel=$(ls -t "$KIT"/l2t-*.whl | head -n 1)
 "$PYTHON" -m pip install -q --root-user-action=ignore --no-index --no-deps --no-compile \
-    --no-cache-dir --upgrade --target /tmp/site "$wheel"
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
-mkdir -p /tmp/blimp
+    --no-cache-dir --upgrade --target "$KIT/site" "$wheel"
+export PYTHONPATH="$PWD/$KIT/site" PYTHONUNBUFFERED=1
+mkdir -p "$KIT/blimp-data"
 for f in "$KIT"/blimp/*.jsonl.gz; do
     name=$(basename "$f" .gz)
-    [ -s "/tmp/blimp/$name" ] || gunzip -c "$f" >"/tmp/blimp/$name"
+    [ -s "$KIT/blimp-data/$name" ] || gunzip -c "$f" >"$KIT/blimp-data/$name"
 done
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
 
 rc=0
 "$PYTHON" -m l2t.cli experiment compare --config recipes/novels-compare.json \
     --set corpus="$KIT/data/train.jsonl.gz" --set val_data="$KIT/data/val.jsonl.gz" \
-    --set tokenizer="$KIT/tokenizer.json" --set blimp_data=/tmp/blimp \
+    --set tokenizer="$KIT/tokenizer.json" --set blimp_data="$KIT/blimp-data" \
     --set out_dir="$KIT/out" "$@" >"$OUT/experiment.log" 2>&1 || rc=$?
 mkdir -p "$OUT/novels-40m"
-cp "$KIT"/out/report.* "$KIT"/out/*.png "$KIT/data/split.json" "$OUT/novels-40m/" 2>/dev/null || true
+cp -r "$KIT"/out/report.* "$KIT"/out/*.png "$KIT"/out/curves "$KIT/data/split.json" "$OUT/novels-40m/" 2>/dev/null || true
 for run in "$KIT"/out/runs/*/*; do
     [ -d "$run" ] || continue
     dest="$OUT/novels-40m/runs/$(basename "$(dirname "$run")")-$(basename "$run")"

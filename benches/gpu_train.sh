@@ -6,8 +6,8 @@
 #
 #     bash benches/gpu_train.sh [extra bench_train.py arguments, e.g. --presets 500m]
 #
-# It installs the wheel into /tmp/site (not the image's environment), keeps the bench inside
-# TIME_BUDGET seconds (default 420: items that would overrun are skipped, and the JSON is
+# It installs the wheel into .whl/site (git-ignored; not the image's environment), keeps the
+# bench inside TIME_BUDGET seconds (default 420: items that would overrun are skipped, and the JSON is
 # rewritten after each one, so even a killed run leaves its results), writes $OUT/train.json,
 # the progress log to $OUT/train.log and nvidia-smi's view to $OUT/nvidia-smi.txt, and prints
 # the summary table (then the log's tail) on stdout.
@@ -18,8 +18,8 @@ PYTHON=${PYTHON:-python3}
 
 wheel=$(ls -t .whl/l2t-*.whl | head -n 1)
 "$PYTHON" -m pip install -q --root-user-action=ignore --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$wheel"
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
+    --target "$PWD/.whl/site" "$wheel"
+export PYTHONPATH="$PWD/.whl/site" PYTHONUNBUFFERED=1
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
 
 rc=0
