@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _paradigms(values: list[str] | None) -> list[str] | None:
@@ -19,6 +20,16 @@ def _paradigms(values: list[str] | None) -> list[str] | None:
     return [p for v in values for p in v.split(",") if p]
 
 
+def _scoring(args: argparse.Namespace) -> dict[str, Any]:
+    """The options `_add_scoring_options` adds, as keyword arguments."""
+    return {"batch_size": args.batch_size, "device": args.device, "bf16": args.bf16}
+
+
+def _blimp_scoring(args: argparse.Namespace) -> dict[str, Any]:
+    """The options `_add_blimp_options` adds (but the data), as keyword arguments."""
+    return {"paradigms": _paradigms(args.paradigms), "limit": args.limit, **_scoring(args)}
+
+
 def _blimp(args: argparse.Namespace) -> int:
     from l2t.eval.minimal_pairs import blimp
 
@@ -26,13 +37,9 @@ def _blimp(args: argparse.Namespace) -> int:
         args.model,
         args.tokenizer,
         args.data,
-        paradigms=_paradigms(args.paradigms),
-        limit=args.limit,
-        batch_size=args.batch_size,
-        device=args.device,
-        bf16=args.bf16,
         name=args.name,
         progress=None,
+        **_blimp_scoring(args),
     )
     if args.out:
         for path in report.save(args.out, pairs=args.save_pairs):
@@ -53,12 +60,8 @@ def _curve(args: argparse.Namespace) -> int:
         args.out,
         labels=args.labels,
         source=args.source,
-        paradigms=_paradigms(args.paradigms),
-        limit=args.limit,
-        batch_size=args.batch_size,
-        device=args.device,
-        bf16=args.bf16,
         progress=None,
+        **_blimp_scoring(args),
     )
     for run in curve["runs"]:
         last = run["points"][-1]
@@ -88,10 +91,8 @@ def _perplexity(args: argparse.Namespace) -> int:
         args.tokenizer,
         args.text,
         seq_len=args.seq_len,
-        batch_size=args.batch_size,
-        device=args.device,
-        bf16=args.bf16,
         text_field=args.text_field,
+        **_scoring(args),
     )
     print(json.dumps(result, indent=1))
     return 0
