@@ -18,6 +18,7 @@ hold every process's data position and RNG).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -249,6 +250,7 @@ class Trainer:
         )
         self.loader = L2TLoader(self.stream, num_workers=cfg.num_workers)
         self.val_stream = None
+        self.val_batches: list[dict[str, Any]] | None = None
         if cfg.val_data is not None and cfg.val_every:
             # Held-out text as plain next-token rows: what "general ability kept" is measured on.
             self.val_stream = self._stream(cfg.val_data, raw_ratio=1.0)
@@ -345,11 +347,12 @@ class Trainer:
         Each process reads its own share of those batches; the mean is over all of them.
         """
         assert self.val_stream is not None
+        if self.val_batches is None:
+            # The same batches at every evaluation: made from the text once, then kept.
+            self.val_batches = list(itertools.islice(self.val_stream, self.cfg.val_batches))
         self.model.eval()
         total, targets = 0.0, 0
-        for i, batch in enumerate(self.val_stream):
-            if i == self.cfg.val_batches:
-                break
+        for batch in self.val_batches:
             total += float(self._loss_sum(self.model, batch, self.val_stream.isolate))
             targets += _targets(batch)
         self.model.train()
