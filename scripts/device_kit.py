@@ -56,12 +56,7 @@ def main() -> int:
     for name in ("train", "val"):
         gzip_file(out / "split" / f"{name}.jsonl", out / "data" / f"{name}.jsonl.gz")
     shutil.rmtree(out / "split")
-    info = {
-        "val_books": split.val_books,
-        "train_docs": split.train_docs,
-        "val_docs": split.val_docs,
-        "train_bytes": split.train_bytes,
-    }
+    info = split.summary()
     (out / "data" / "split.json").write_text(json.dumps(info, indent=1) + "\n")
 
     shutil.copy(args.shared / "tokenizers" / "mistral-7b-v0.1" / "tokenizer.json", out)

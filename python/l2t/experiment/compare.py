@@ -17,11 +17,12 @@ from typing import Any
 
 from l2t._l2t import ConfigError
 from l2t.experiment.config import Arm, ExperimentConfig
-from l2t.experiment.prepare import split_books
+from l2t.experiment.prepare import TRAIN_FILE, VAL_FILE, split_books
 from l2t.experiment.report import RunResult, write_report
 
 TIMING = "timing.json"
 CURVES = "curves"
+SPLIT = "split.json"
 FINAL_BLIMP = "blimp-final"
 
 
@@ -42,23 +43,23 @@ def _check_same_experiment(out: Path, cfg: ExperimentConfig) -> None:
 def _data(cfg: ExperimentConfig, out: Path) -> tuple[str, str | None, dict[str, Any]]:
     """The training and validation sources, preparing them from a book directory if need be."""
     corpus = Path(cfg.corpus)
-    if corpus.is_dir() and any(corpus.glob("*.txt")):
+    if not (corpus.is_dir() and any(corpus.glob("*.txt"))):
+        return cfg.corpus, cfg.val_data, {}
+    data = out / "data"
+    done = data / SPLIT
+    # Written last: its presence means both files are whole. The experiment's settings are
+    # checked before this, so a split made for this directory is this experiment's split.
+    if not done.exists():
         prepared = split_books(
             corpus,
-            out / "data",
+            data,
             holdout=cfg.holdout_books,
             doc_chars=cfg.doc_chars,
             max_train_bytes=cfg.max_train_bytes,
         )
-        info = {
-            "train_books": len(prepared.train_books),
-            "val_books": prepared.val_books,
-            "train_docs": prepared.train_docs,
-            "val_docs": prepared.val_docs,
-            "train_bytes": prepared.train_bytes,
-        }
-        return str(prepared.train), str(prepared.val), info
-    return cfg.corpus, cfg.val_data, {}
+        done.write_text(json.dumps(prepared.summary(), indent=1) + "\n", encoding="utf-8")
+    info = json.loads(done.read_text(encoding="utf-8"))
+    return str(data / TRAIN_FILE), str(data / VAL_FILE), info
 
 
 def train_config(

@@ -12,6 +12,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from l2t._l2t import ConfigError
 from l2t.corpus import documents_from_text
@@ -19,6 +20,8 @@ from l2t.corpus import documents_from_text
 # The held-out books are drawn with this seed (not the training seeds): every seed of an
 # experiment must validate on the same text.
 SPLIT_SEED = 0
+TRAIN_FILE = "train.jsonl"
+VAL_FILE = "val.jsonl"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,16 @@ class Prepared:
     train_docs: int
     val_docs: int
     train_bytes: int
+
+    def summary(self) -> dict[str, Any]:
+        """What a report says of the split: counts, and which books were held out."""
+        return {
+            "train_books": len(self.train_books),
+            "val_books": self.val_books,
+            "train_docs": self.train_docs,
+            "val_docs": self.val_docs,
+            "train_bytes": self.train_bytes,
+        }
 
 
 def _write_docs(path: Path, docs: list[str]) -> None:
@@ -95,11 +108,11 @@ def split_books(
     size = sum(len(d.encode("utf-8")) for d in train)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_docs(out / "train.jsonl", train)
-    _write_docs(out / "val.jsonl", val)
+    _write_docs(out / TRAIN_FILE, train)
+    _write_docs(out / VAL_FILE, val)
     return Prepared(
-        train=out / "train.jsonl",
-        val=out / "val.jsonl",
+        train=out / TRAIN_FILE,
+        val=out / VAL_FILE,
         train_books=[b.name for i, b in enumerate(books) if i not in val_books],
         val_books=[b.name for i, b in enumerate(books) if i in val_books],
         train_docs=len(train),
