@@ -22,7 +22,15 @@ import torch
 
 import l2t
 from conftest import FIXTURES, SHARED, make_corpus, read_jsonl, shared_or_skip, write_jsonl
-from l2t.eval import BlimpReport, acquisition_curve, blimp, compare_table, load_model, perplexity
+from l2t.eval import (
+    BlimpReport,
+    BlimpSuite,
+    acquisition_curve,
+    blimp,
+    compare_table,
+    load_model,
+    perplexity,
+)
 from l2t.eval.data import load_blimp
 from l2t.eval.heldout import windows
 from l2t.eval.minimal_pairs import pair_requests
@@ -196,6 +204,25 @@ def test_batching_does_not_change_any_score():
             assert a.bad == pytest.approx(b.bad, abs=1e-4)
             assert a.correct == b.correct
         assert other.paradigms == runs[0].paradigms
+
+
+def test_a_suite_scores_many_models_as_blimp_scores_each(monkeypatch):
+    suite = BlimpSuite.load(str(TOKENIZER), MINI, limit=2)
+    assert len(suite.sequences) == 2 * len(suite.keys) == 2 * 6  # 3 paradigms, 2 pairs each
+
+    # Scoring reads and tokenizes nothing more: only the forward passes remain.
+    def refuse(*_, **__):
+        raise AssertionError("read or tokenized again")
+
+    monkeypatch.setattr("l2t.eval.minimal_pairs.load_blimp", refuse)
+    monkeypatch.setattr("l2t.eval.minimal_pairs.pair_requests", refuse)
+    reports = [suite.score(tiny_model(seed=s), batch_size=4) for s in (0, 1)]
+    monkeypatch.undo()
+    for seed, report in enumerate(reports):
+        alone = blimp(tiny_model(seed=seed), str(TOKENIZER), MINI, limit=2, batch_size=4)
+        assert [(s.good, s.bad) for s in report.scores] == [(s.good, s.bad) for s in alone.scores]
+        assert report.meta["data"] == alone.meta["data"] and report.meta["limit"] == 2
+    assert reports[0].scores != reports[1].scores
 
 
 def test_identical_sentences_tie_and_the_tie_goes_to_the_good_one():
@@ -420,11 +447,16 @@ def test_curve_scores_every_checkpoint_and_plots(tiny_run, tmp_path, monkeypatch
     for png in ("curve-overall.png", "curve-phenomena.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    # A rerun with the same settings reuses the scored points instead of scoring again.
+    # Each point is what blimp() gives that checkpoint, though the pairs were tokenized once.
+    last = run["points"][-1]
+    assert last["overall"] == blimp(last["checkpoint"], data=MINI, limit=2).overall
+
+    # A rerun with the same settings reuses the scored points: no model, no BLiMP is loaded.
     def refuse(*_, **__):
         raise AssertionError("scored again")
 
-    monkeypatch.setattr("l2t.eval.curve.blimp", refuse)
+    monkeypatch.setattr("l2t.eval.curve.prepare", refuse)
+    monkeypatch.setattr("l2t.eval.curve.load_blimp", refuse)
     assert acquisition_curve([tiny_run], MINI, out, labels=["l2t"], limit=2) == curve
 
 

@@ -6,6 +6,7 @@
 
 - :func:`blimp`: BLiMP accuracy as lm-evaluation-harness scores it (``docs/eval.md``), per
   paradigm, field and phenomenon (:class:`BlimpReport`; JSON and Markdown).
+- :class:`BlimpSuite`: BLiMP read and tokenized once, to score many checkpoints.
 - :func:`acquisition_curve`: BLiMP over the checkpoints of runs, plotted against training tokens.
 - :func:`compare_table`: several reports side by side.
 - :func:`perplexity`: loss, perplexity and bits per byte on held-out text.
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports on first use
     from l2t.eval.curve import acquisition_curve as acquisition_curve
     from l2t.eval.heldout import perplexity as perplexity
+    from l2t.eval.minimal_pairs import BlimpSuite as BlimpSuite
     from l2t.eval.minimal_pairs import blimp as blimp
     from l2t.eval.models import LoadedModel as LoadedModel
     from l2t.eval.models import load_model as load_model
@@ -30,6 +32,7 @@ if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports on first
 
 _EXPORTS = {
     "blimp": "l2t.eval.minimal_pairs",
+    "BlimpSuite": "l2t.eval.minimal_pairs",
     "acquisition_curve": "l2t.eval.curve",
     "LoadedModel": "l2t.eval.models",
     "load_model": "l2t.eval.models",

@@ -1,7 +1,8 @@
 """Acquisition curves: BLiMP across the checkpoints of training runs, against training tokens.
 
 For each run directory, every whole checkpoint (``checkpoints/step-*/state.pt``; train with
-``keep_checkpoints=0`` to keep them all) is scored with :func:`l2t.eval.blimp`, and the points
+``keep_checkpoints=0`` to keep them all) is scored as :func:`l2t.eval.blimp` scores it (BLiMP is
+read once, and tokenized once per run, with the run's tokenizer), and the points
 (step, tokens seen, overall, per field, per phenomenon) go to ``curve.json``. Two plots are drawn
 with the runs overlaid, as the paper's figures compare L2T with raw-text training:
 ``curve-overall.png`` and ``curve-phenomena.png`` (one panel per phenomenon).
@@ -14,14 +15,17 @@ trainer's periodic hook (``blimp_every``) wrote into the run's ``metrics.jsonl``
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from l2t._l2t import ConfigError
-from l2t.eval.minimal_pairs import blimp
+from l2t.eval.data import Paradigm, load_blimp
+from l2t.eval.minimal_pairs import BlimpSuite
+from l2t.eval.models import prepare
 
 FORMAT = "l2t-blimp-curve/1"
 CURVE_JSON = "curve.json"
@@ -131,15 +135,17 @@ def acquisition_curve(
         "source": source,
     }
     cache = _cached(out, settings)
+    scoring = {k: v for k, v in blimp_kwargs.items() if k not in ("limit", "paradigms")}
+    # BLiMP is read once, and only when some checkpoint is not in the cache.
+    read_blimp = functools.cache(
+        lambda: load_blimp(data, paradigms=paradigms, limit=settings["limit"])
+    )
     result: dict[str, Any] = {"format": FORMAT, "settings": settings, "runs": []}
     for run, label in zip(runs, _labels(runs, labels), strict=True):
         if source == "metrics":
             points = _metrics_points(run)
         else:
-            checkpoints = run_checkpoints(run)
-            if not checkpoints:
-                raise ConfigError(f"{run}: no checkpoints to score")
-            points = [_score(ckpt, str(run), data, cache, blimp_kwargs) for ckpt in checkpoints]
+            points = _score_run(run, read_blimp, data, settings["limit"], cache, scoring)
         points.sort(key=lambda p: p["step"])
         result["runs"].append({"label": label, "run_dir": str(run), "points": points})
         # Written after each run, so an interrupted curve keeps what it scored.
@@ -148,17 +154,37 @@ def acquisition_curve(
     return result
 
 
-def _score(
-    checkpoint: Path,
-    run_key: str,
+def _score_run(
+    run: Path,
+    read_blimp: Callable[[], list[Paradigm]],
     data: str | os.PathLike[str],
+    limit: int | None,
     cache: dict[tuple[str, int], dict[str, Any]],
-    blimp_kwargs: dict[str, Any],
-) -> dict[str, Any]:
-    step = int(checkpoint.name.removeprefix("step-"))
-    if (run_key, step) in cache:
-        return cache[(run_key, step)]
-    report = blimp(str(checkpoint), data=data, **blimp_kwargs)
+    scoring: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The points of a run's checkpoints: cached ones reused, the others scored."""
+    checkpoints = run_checkpoints(run)
+    if not checkpoints:
+        raise ConfigError(f"{run}: no checkpoints to score")
+    suite: BlimpSuite | None = None  # tokenized once: a run's checkpoints share its tokenizer
+    points = []
+    for checkpoint in checkpoints:
+        step = int(checkpoint.name.removeprefix("step-"))
+        if (str(run), step) in cache:
+            points.append(cache[(str(run), step)])
+            continue
+        loaded, tok, where = prepare(
+            str(checkpoint), device=scoring.get("device"), bf16=scoring.get("bf16")
+        )
+        if suite is None:
+            suite = BlimpSuite(read_blimp(), tok, data=data, limit=limit)
+        report = suite.score(loaded, **{**scoring, "device": where})
+        points.append(_point(report, step, checkpoint))
+    return points
+
+
+def _point(report: Any, step: int, checkpoint: Path) -> dict[str, Any]:
+    """A checkpoint's BLiMP report as a curve point."""
     return {
         "step": report.meta.get("step", step),
         "tokens": report.meta.get("tokens"),

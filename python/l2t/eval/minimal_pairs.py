@@ -120,26 +120,103 @@ def blimp(
         InputError: missing or malformed data (naming the file and row).
 
     """
-    chosen = load_blimp(_resolve_data(data), paradigms=paradigms, limit=limit)
+    resolved = _resolve_data(data)
+    chosen = load_blimp(resolved, paradigms=paradigms, limit=limit)
     loaded, tok, where = prepare(model, tokenizer, device=device, bf16=bf16)
-    sequences, keys = pair_requests(tok, chosen)
-    show = progress if progress is not None else sys.stderr.isatty()
-    scores = score_sequences(
-        loaded.module,
-        sequences,
-        batch_size=batch_size,
-        device=where,
-        bf16=bf16,
-        pad_id=tok.prefix_id,
-        on_batch=_progress_printer(f"BLiMP {loaded.name}") if show else None,
+    suite = BlimpSuite(chosen, tok, data=resolved, limit=limit)
+    return suite.score(
+        loaded, batch_size=batch_size, device=where, bf16=bf16, name=name, progress=progress
     )
-    pairs = [
-        PairScore(paradigm, pair_id, float(scores.values[2 * i]), float(scores.values[2 * i + 1]))
-        for i, (paradigm, pair_id) in enumerate(keys)
-    ]
-    meta = _meta(loaded, tok, chosen, data, limit, batch_size, where, bf16, scores, len(keys))
-    labels = {p.name: (p.field, p.phenomenon) for p in chosen}
-    return BlimpReport.from_scores(name or loaded.name, pairs, labels, meta)
+
+
+class BlimpSuite:
+    """BLiMP pairs tokenized once, to score many models that share a tokenizer.
+
+    :func:`blimp` makes one per call. The trainer's BLiMP hook and :func:`l2t.eval.curve.
+    acquisition_curve` keep theirs, so that scoring another checkpoint costs only its forward
+    passes, not reading and tokenizing the pairs again.
+
+    Args:
+        paradigms: the pairs (:func:`l2t.eval.data.load_blimp`).
+        tokenizer: any form :meth:`ScoringTokenizer.from_any` takes.
+        data: where the pairs came from, for the report.
+        limit: how many pairs of each paradigm were taken, for the report.
+
+    """
+
+    def __init__(
+        self,
+        paradigms: Sequence[Paradigm],
+        tokenizer: Any,
+        *,
+        data: str | os.PathLike[str] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self.paradigms = list(paradigms)
+        self.tokenizer = ScoringTokenizer.from_any(tokenizer)
+        self.data = data
+        self.limit = limit
+        self.sequences, self.keys = pair_requests(self.tokenizer, self.paradigms)
+
+    @classmethod
+    def load(
+        cls,
+        tokenizer: Any,
+        data: str | os.PathLike[str] | None = None,
+        *,
+        paradigms: Sequence[str] | str | None = None,
+        limit: int | None = None,
+    ) -> BlimpSuite:
+        """Reads BLiMP (as :func:`blimp` does) and tokenizes its pairs."""
+        resolved = _resolve_data(data)
+        chosen = load_blimp(resolved, paradigms=paradigms, limit=limit)
+        return cls(chosen, tokenizer, data=resolved, limit=limit)
+
+    def score(
+        self,
+        model: Any,
+        *,
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+        bf16: bool | None = None,
+        name: str | None = None,
+        progress: bool | None = False,
+    ) -> BlimpReport:
+        """The :class:`~l2t.eval.report.BlimpReport` of `model` (arguments as :func:`blimp`'s).
+
+        The model must use this suite's tokenizer: its ids are what is scored.
+        """
+        loaded, _, where = prepare(model, self.tokenizer, device=device, bf16=bf16)
+        show = progress if progress is not None else sys.stderr.isatty()
+        scores = score_sequences(
+            loaded.module,
+            self.sequences,
+            batch_size=batch_size,
+            device=where,
+            bf16=bf16,
+            pad_id=self.tokenizer.prefix_id,
+            on_batch=_progress_printer(f"BLiMP {loaded.name}") if show else None,
+        )
+        pairs = [
+            PairScore(
+                paradigm, pair_id, float(scores.values[2 * i]), float(scores.values[2 * i + 1])
+            )
+            for i, (paradigm, pair_id) in enumerate(self.keys)
+        ]
+        meta = _meta(
+            loaded,
+            self.tokenizer,
+            self.paradigms,
+            self.data,
+            self.limit,
+            batch_size,
+            where,
+            bf16,
+            scores,
+            len(self.keys),
+        )
+        labels = {p.name: (p.field, p.phenomenon) for p in self.paradigms}
+        return BlimpReport.from_scores(name or loaded.name, pairs, labels, meta)
 
 
 def _meta(
@@ -159,7 +236,7 @@ def _meta(
     weights = next(loaded.module.parameters()).dtype
     dtype = "bfloat16" if autocast or weights == torch.bfloat16 else str(weights).split(".")[-1]
     return {
-        "data": str(data if data is not None else os.environ.get("L2T_BLIMP_DATA")),
+        "data": str(data),
         "paradigms": len(chosen),
         "limit": limit,
         "model_kind": loaded.kind,

@@ -10,8 +10,10 @@ the same command after a crash completes the experiment.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from l2t._l2t import ConfigError
 from l2t.experiment.config import Arm, ExperimentConfig
 from l2t.experiment.prepare import TRAIN_FILE, VAL_FILE, split_books
 from l2t.experiment.report import RunResult, write_report
+from l2t.tokenizer import tokenizer_json
 
 TIMING = "timing.json"
 CURVES = "curves"
@@ -91,9 +94,14 @@ def train_config(
     )
 
 
-def _run_arm(cfg: ExperimentConfig, arm: Arm, train_cfg: Any) -> RunResult:
-    """Trains one run (or finishes or skips it), scores it in full, and reads its results."""
-    from l2t.eval import blimp
+def _run_arm(
+    cfg: ExperimentConfig, arm: Arm, train_cfg: Any, final_blimp: Callable[[], Any]
+) -> RunResult:
+    """Trains one run (or finishes or skips it), scores it in full, and reads its results.
+
+    `final_blimp` gives the :class:`~l2t.eval.BlimpSuite` of the final scoring, shared by all
+    runs (they share the tokenizer).
+    """
     from l2t.train.trainer import train
 
     run_dir = Path(train_cfg.run_dir)
@@ -109,7 +117,7 @@ def _run_arm(cfg: ExperimentConfig, arm: Arm, train_cfg: Any) -> RunResult:
     final_dir = run_dir / FINAL_BLIMP
     if not (final_dir / "blimp.json").exists():
         device = None if cfg.device == "auto" else cfg.device
-        report = blimp(run_dir, data=cfg.blimp_data, limit=cfg.final_limit, device=device)
+        report = final_blimp().score(run_dir, device=device)
         report.save(final_dir)
     return RunResult.load(
         arm.name, train_cfg.seed, run_dir, final_dir / "blimp.json", wall_s=timing["wall_s"]
@@ -124,19 +132,26 @@ def compare(cfg: ExperimentConfig, *, command: str | None = None) -> Path:
         command: the command line that ran it, recorded in the report.
 
     """
+    from l2t.eval import BlimpSuite, acquisition_curve  # (torch: imported on use)
+
     out = Path(cfg.out_dir)
     _check_same_experiment(out, cfg)
     data, val, data_info = _data(cfg, out)
+    # The tokenizer as the trainer reads it (tokenizer.json), so the final scores condition
+    # exactly as the curve points that the trainer's BLiMP hook logged.
+    final_blimp = functools.cache(
+        lambda: BlimpSuite.load(
+            tokenizer_json(cfg.tokenizer), cfg.blimp_data, limit=cfg.final_limit
+        )
+    )
     results, runs, labels = [], [], []
     for seed in cfg.seeds:
         for arm in cfg.arm_list:
             run_dir = out / "runs" / arm.name / f"seed-{seed}"
             train_cfg = train_config(cfg, arm, seed, run_dir, data, val)
-            results.append(_run_arm(cfg, arm, train_cfg))
+            results.append(_run_arm(cfg, arm, train_cfg, final_blimp))
             runs.append(run_dir)
             labels.append(f"{arm.name} (seed {seed})")
     # Per-phenomenon acquisition, one line per run, from the BLiMP records of the training logs.
-    from l2t.eval import acquisition_curve
-
     acquisition_curve(runs, cfg.blimp_data, out / CURVES, labels=labels, source="metrics")
     return write_report(out, cfg, results, data_info=data_info, command=command)

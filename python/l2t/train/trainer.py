@@ -256,6 +256,7 @@ class Trainer:
             self.val_stream = self._stream(cfg.val_data, raw_ratio=1.0)
         if cfg.blimp_every and not cfg.blimp_data:
             raise _l2t.ConfigError("blimp_every needs blimp_data (a directory of BLiMP jsonl)")
+        self.blimp_suite: Any = None  # an l2t.eval BlimpSuite, read and tokenized at first use
         self.flops_per_token = flops_per_token(self.model_config, cfg.seq_len)
         self.peak_flops = _peak_flops(self.device, cfg.peak_flops)
         self.step = 0
@@ -363,17 +364,17 @@ class Trainer:
         """BLiMP on the live model: overall, per field and per phenomenon, for the metrics log.
 
         Every process scores (an FSDP2 model needs all of them for a forward pass); the pairs
-        are the first ``blimp_limit`` of each paradigm, the same at every evaluation.
+        are the first ``blimp_limit`` of each paradigm, the same at every evaluation: they are
+        read and tokenized once.
         """
-        from l2t.eval import blimp
+        if self.blimp_suite is None:
+            from l2t.eval import BlimpSuite
 
-        report = blimp(
-            self.model,
-            self.tokenizer_json,
-            self.cfg.blimp_data,
-            limit=self.cfg.blimp_limit,
-            device=self.device,
-            bf16=self.device.type == "cuda" and self.cfg.bf16,
+            self.blimp_suite = BlimpSuite.load(
+                self.tokenizer_json, self.cfg.blimp_data, limit=self.cfg.blimp_limit
+            )
+        report = self.blimp_suite.score(
+            self.model, device=self.device, bf16=self.device.type == "cuda" and self.cfg.bf16
         )
         return {
             "blimp": report.overall,
