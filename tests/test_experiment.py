@@ -187,3 +187,61 @@ def test_smoke_recipe_end_to_end(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     with pytest.raises(l2t.ConfigError, match="other settings"):
         compare(ExperimentConfig.from_dict({**cfg.to_dict(), "seeds": [0, 1, 2]}))
+
+
+def test_a_parquet_corpus_runs_by_changing_the_config(tmp_path):
+    # A FineWeb-style corpus: Parquet shards with metadata columns, here with the text in a
+    # column of another name, and a held-out Parquet file read the same way.
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    docs = make_corpus(60, 7)
+    shards = tmp_path / "corpus"
+    shards.mkdir()
+    for i in range(2):
+        part = docs[i * 25 : (i + 1) * 25]
+        table = pa.table(
+            {
+                "id": [f"doc-{i}-{j}" for j in range(len(part))],
+                "url": [f"https://example.org/{i}/{j}" for j in range(len(part))],
+                "content": part,
+                "language_score": [0.9] * len(part),
+            }
+        )
+        pq.write_table(table, shards / f"part-{i:05d}.parquet")
+    held_out = tmp_path / "held-out.parquet"
+    pq.write_table(pa.table({"id": ["v"] * 10, "content": docs[50:]}), held_out)
+
+    recipe = json.loads((ROOT / "recipes" / "smoke-cpu.json").read_text())
+    train = {**recipe["train"], "max_steps": 4, "data_options": {"text_field": "content"}}
+    cfg = ExperimentConfig.from_file(
+        ROOT / "recipes" / "smoke-cpu.json",
+        out_dir=str(tmp_path / "experiment"),
+        corpus=str(shards),
+        val_data=str(held_out),
+        tokenizer=str(FIXTURES / "bpe-pydoc-2k.json"),
+        blimp_data=str(BLIMP_FIXTURE),
+        seeds=[0],
+        eval_every=2,
+        max_train_bytes=None,
+        train=train,
+    )
+    compare(cfg)
+    data = json.loads((tmp_path / "experiment" / "report.json").read_text())
+    assert not (tmp_path / "experiment" / "data").exists()  # used as it is: no book split
+    tokens = {r["arm"]: r["tokens"] for r in data["runs"]}
+    assert tokens == {"raw": 4 * 4 * 128, "l2t-disjoint": 4 * 4 * 128}
+    for r in data["runs"]:
+        assert [p["step"] for p in r["curve"]] == [2, 4]
+        assert all(p["val_loss"] > 0 for p in r["curve"])  # the held-out Parquet was read
+
+    # The book options do not apply to a source, and a book directory brings its own held-out
+    # text: either mix-up is refused, not ignored, and before anything is written (the same
+    # out_dir then takes a corrected config).
+    elsewhere = {**cfg.to_dict(), "out_dir": str(tmp_path / "other")}
+    with pytest.raises(l2t.ConfigError, match="max_train_bytes"):
+        compare(ExperimentConfig.from_dict({**elsewhere, "max_train_bytes": 1000}))
+    write_books(tmp_path / "books", 5)
+    with pytest.raises(l2t.ConfigError, match="remove val_data"):
+        compare(ExperimentConfig.from_dict({**elsewhere, "corpus": str(tmp_path / "books")}))
+    assert not (tmp_path / "other").exists()

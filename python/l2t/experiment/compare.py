@@ -43,10 +43,29 @@ def _check_same_experiment(out: Path, cfg: ExperimentConfig) -> None:
         saved.write_text(json.dumps(mine, indent=1) + "\n", encoding="utf-8")
 
 
+def _is_book_directory(corpus: str) -> bool:
+    path = Path(corpus)
+    return path.is_dir() and any(path.glob("*.txt"))
+
+
+def _check_corpus(cfg: ExperimentConfig) -> None:
+    """Refuses options that the kind of corpus would leave unused."""
+    if _is_book_directory(cfg.corpus):
+        if cfg.val_data is not None:
+            raise ConfigError(
+                f"{cfg.corpus} is a directory of books, whose held-out books are the validation "
+                "text: remove val_data"
+            )
+    elif cfg.max_train_bytes is not None:
+        raise ConfigError(
+            f"max_train_bytes cuts a directory of .txt books, and {cfg.corpus} is not one: "
+            "give a source of the size you want"
+        )
+
+
 def _data(cfg: ExperimentConfig, out: Path) -> tuple[str, str | None, dict[str, Any]]:
     """The training and validation sources, preparing them from a book directory if need be."""
-    corpus = Path(cfg.corpus)
-    if not (corpus.is_dir() and any(corpus.glob("*.txt"))):
+    if not _is_book_directory(cfg.corpus):
         return cfg.corpus, cfg.val_data, {}
     data = out / "data"
     done = data / SPLIT
@@ -54,7 +73,7 @@ def _data(cfg: ExperimentConfig, out: Path) -> tuple[str, str | None, dict[str, 
     # checked before this, so a split made for this directory is this experiment's split.
     if not done.exists():
         prepared = split_books(
-            corpus,
+            Path(cfg.corpus),
             data,
             holdout=cfg.holdout_books,
             doc_chars=cfg.doc_chars,
@@ -134,6 +153,7 @@ def compare(cfg: ExperimentConfig, *, command: str | None = None) -> Path:
     """
     from l2t.eval import BlimpSuite, acquisition_curve  # (torch: imported on use)
 
+    _check_corpus(cfg)  # before anything is written, so a corrected config can use out_dir
     out = Path(cfg.out_dir)
     _check_same_experiment(out, cfg)
     data, val, data_info = _data(cfg, out)

@@ -44,6 +44,9 @@ from l2t.train.presets import preset
 
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"
+# The L2TStream options that say how a source is read (not what is made of it): the held-out
+# text is read as the training data is.
+READ_OPTIONS = ("text_field", "text_split", "input_format", "on_error")
 
 
 @dataclass
@@ -66,9 +69,10 @@ class TrainConfig:
     ``stop_after`` (stop at this step without finishing the schedule, as a pre-emption would).
     ``keep_checkpoints`` 0 keeps every checkpoint (what an acquisition curve scores).
     Evaluation: every ``val_every`` steps (0: never) the loss on the first ``val_batches``
-    batches of ``val_data`` (held-out text, read as plain next-token text); every
-    ``blimp_every`` steps (0: never) BLiMP accuracy on the first ``blimp_limit`` pairs of each
-    paradigm in ``blimp_data`` (:func:`l2t.eval.blimp`).
+    batches of ``val_data`` (held-out text, read as plain next-token text, with the reading
+    options in ``data_options``: ``text_field``, ``text_split``, ``input_format``,
+    ``on_error``); every ``blimp_every`` steps (0: never) BLiMP accuracy on the first
+    ``blimp_limit`` pairs of each paradigm in ``blimp_data`` (:func:`l2t.eval.blimp`).
     ``peak_flops``: the accelerator's peak FLOP/s for MFU (default: known GPUs' bf16 dense peak).
     """
 
@@ -253,7 +257,8 @@ class Trainer:
         self.val_batches: list[dict[str, Any]] | None = None
         if cfg.val_data is not None and cfg.val_every:
             # Held-out text as plain next-token rows: what "general ability kept" is measured on.
-            self.val_stream = self._stream(cfg.val_data, raw_ratio=1.0)
+            reading = {k: v for k, v in cfg.data_options.items() if k in READ_OPTIONS}
+            self.val_stream = self._stream(cfg.val_data, raw_ratio=1.0, **reading)
         if cfg.blimp_every and not cfg.blimp_data:
             raise _l2t.ConfigError("blimp_every needs blimp_data (a directory of BLiMP jsonl)")
         self.blimp_suite: Any = None  # an l2t.eval BlimpSuite, read and tokenized at first use
