@@ -62,27 +62,56 @@ fn extract_texts(
     Ok(out)
 }
 
-fn documents<'a>(
-    texts: &'a [String],
-    token_counts: Option<&[Option<usize>]>,
-) -> PyResult<Vec<Document<'a>>> {
-    if let Some(counts) = token_counts {
-        if counts.len() != texts.len() {
-            return Err(ConfigError::new_err(format!(
-                "token_counts has {} entries for {} documents",
-                counts.len(),
-                texts.len()
-            )));
+/// The documents of one call, copied out of Python, and where they stand in the stream.
+struct DocumentBatch {
+    texts: Vec<String>,
+    token_counts: Option<Vec<Option<usize>>>,
+    position: StreamPosition,
+}
+
+impl DocumentBatch {
+    /// Reads the texts (or decodes token ids) and checks that the token counts, when given,
+    /// are one per document.
+    fn read(
+        engine: &l2t_core::Engine,
+        texts: &Bound<'_, PyAny>,
+        token_counts: Option<Vec<Option<usize>>>,
+        first_doc: u64,
+        previous: Option<Vec<String>>,
+        batch: u64,
+    ) -> PyResult<Self> {
+        let texts = extract_texts(texts, first_doc, engine.tokenizer())?;
+        if let Some(counts) = &token_counts {
+            if counts.len() != texts.len() {
+                return Err(ConfigError::new_err(format!(
+                    "token_counts has {} entries for {} documents",
+                    counts.len(),
+                    texts.len()
+                )));
+            }
         }
-    }
-    Ok(texts
-        .iter()
-        .enumerate()
-        .map(|(i, text)| Document {
-            text,
-            token_count: token_counts.and_then(|c| c[i]),
+        Ok(Self {
+            texts,
+            token_counts,
+            position: StreamPosition {
+                first_doc,
+                previous,
+                batch,
+            },
         })
-        .collect())
+    }
+
+    /// The documents, borrowing the texts.
+    fn documents(&self) -> Vec<Document<'_>> {
+        self.texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Document {
+                text,
+                token_count: self.token_counts.as_ref().and_then(|c| c[i]),
+            })
+            .collect()
+    }
 }
 
 /// One example's metadata: (doc, task id, prompt, completion, text, prompt ids).
@@ -169,14 +198,9 @@ impl Engine {
             .map(Task::from_name)
             .transpose()
             .map_err(|e| crate::errors::to_py(&e))?;
-        let texts = extract_texts(texts, first_doc, self.inner.tokenizer())?;
-        let docs = documents(&texts, token_counts.as_deref())?;
-        let position = StreamPosition {
-            first_doc,
-            previous,
-            batch: 0,
-        };
-        let (examples, stats) = detach(py, || self.inner.examples(&docs, forced, &position))?;
+        let input = DocumentBatch::read(&self.inner, texts, token_counts, first_doc, previous, 0)?;
+        let docs = input.documents();
+        let (examples, stats) = detach(py, || self.inner.examples(&docs, forced, &input.position))?;
         let (meta, ids, offsets) = example_parts(examples);
         Ok((meta, ids, offsets, crate::serde_json_string(&stats)?))
     }
@@ -193,14 +217,10 @@ impl Engine {
         first_doc: u64,
         previous: Option<Vec<String>>,
     ) -> PyResult<(Vec<ExampleMeta>, Buffer, Buffer, Vec<u64>, String)> {
-        let texts = extract_texts(texts, first_doc, self.inner.tokenizer())?;
-        let docs = documents(&texts, token_counts.as_deref())?;
-        let position = StreamPosition {
-            first_doc,
-            previous,
-            batch: 0,
-        };
-        let (examples, raw, stats) = detach(py, || self.inner.mixed_examples(&docs, &position))?;
+        let input = DocumentBatch::read(&self.inner, texts, token_counts, first_doc, previous, 0)?;
+        let docs = input.documents();
+        let (examples, raw, stats) =
+            detach(py, || self.inner.mixed_examples(&docs, &input.position))?;
         let (meta, ids, offsets) = example_parts(examples);
         Ok((meta, ids, offsets, raw, crate::serde_json_string(&stats)?))
     }
@@ -218,14 +238,10 @@ impl Engine {
         previous: Option<Vec<String>>,
         batch: u64,
     ) -> PyResult<(Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, String)> {
-        let texts = extract_texts(texts, first_doc, self.inner.tokenizer())?;
-        let docs = documents(&texts, token_counts.as_deref())?;
-        let position = StreamPosition {
-            first_doc,
-            previous,
-            batch,
-        };
-        let (packed, stats) = detach(py, || self.inner.generate(&docs, &position))?;
+        let input =
+            DocumentBatch::read(&self.inner, texts, token_counts, first_doc, previous, batch)?;
+        let docs = input.documents();
+        let (packed, stats) = detach(py, || self.inner.generate(&docs, &input.position))?;
         Ok((
             Buffer::new(Data::U32(packed.input_ids)),
             Buffer::new(Data::U64(packed.row_offsets)),
