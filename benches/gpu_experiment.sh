@@ -29,8 +29,8 @@ rc=0
 # experiment takes them as a source, so the byte budget is not applied a second time.
 "$PYTHON" -m l2t.cli experiment compare --config recipes/novels-compare.json \
     --set corpus="$KIT/data/train.jsonl.gz" --set val_data="$KIT/data/val.jsonl.gz" \
-    --set max_train_bytes=null --set tokenizer="$KIT/tokenizer.json" --set blimp_data="$KIT/blimp-data" \
-    --set out_dir="$KIT/out" "$@" >"$OUT/experiment.log" 2>&1 || rc=$?
+    --set max_train_bytes=null --set tokenizer="$KIT/tokenizer.json" \
+    --set blimp_data="$KIT/blimp-data" --set out_dir="$KIT/out" "$@" >"$OUT/experiment.log" 2>&1 || rc=$?
 mkdir -p "$OUT/novels-40m"
 cp -r "$KIT"/out/report.* "$KIT"/out/*.png "$KIT"/out/curves "$KIT/data/split.json" "$OUT/novels-40m/" 2>/dev/null || true
 for run in "$KIT"/out/runs/*/*; do

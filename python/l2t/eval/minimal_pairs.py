@@ -132,9 +132,9 @@ def blimp(
 class BlimpSuite:
     """BLiMP pairs tokenized once, to score many models that share a tokenizer.
 
-    :func:`blimp` makes one per call. The trainer's BLiMP hook and :func:`l2t.eval.curve.
-    acquisition_curve` keep theirs, so that scoring another checkpoint costs only its forward
-    passes, not reading and tokenizing the pairs again.
+    One :func:`blimp` call makes one and drops it. The trainer's BLiMP hook, the acquisition
+    curve and the experiment keep theirs, so that scoring another checkpoint costs only its
+    forward passes, not reading and tokenizing the pairs again.
 
     Args:
         paradigms: the pairs (:func:`l2t.eval.data.load_blimp`).
@@ -236,7 +236,7 @@ def _meta(
     weights = next(loaded.module.parameters()).dtype
     dtype = "bfloat16" if autocast or weights == torch.bfloat16 else str(weights).split(".")[-1]
     return {
-        "data": str(data),
+        "data": None if data is None else str(data),
         "paradigms": len(chosen),
         "limit": limit,
         "model_kind": loaded.kind,

@@ -15,13 +15,16 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from l2t._l2t import ConfigError
 from l2t.experiment.config import Arm, ExperimentConfig
 from l2t.experiment.prepare import TRAIN_FILE, VAL_FILE, split_books
 from l2t.experiment.report import RunResult, write_report
 from l2t.tokenizer import tokenizer_json
+
+if TYPE_CHECKING:  # l2t.eval imports torch: at run time it is imported on use
+    from l2t.eval import BlimpSuite
 
 TIMING = "timing.json"
 CURVES = "curves"
@@ -114,12 +117,12 @@ def train_config(
 
 
 def _run_arm(
-    cfg: ExperimentConfig, arm: Arm, train_cfg: Any, final_blimp: Callable[[], Any]
+    cfg: ExperimentConfig, arm: Arm, train_cfg: Any, final_blimp: Callable[[], BlimpSuite]
 ) -> RunResult:
     """Trains one run (or finishes or skips it), scores it in full, and reads its results.
 
-    `final_blimp` gives the :class:`~l2t.eval.BlimpSuite` of the final scoring, shared by all
-    runs (they share the tokenizer).
+    `final_blimp` gives the suite of the final scoring, shared by all runs (they share the
+    tokenizer).
     """
     from l2t.train.trainer import train
 
@@ -151,7 +154,7 @@ def compare(cfg: ExperimentConfig, *, command: str | None = None) -> Path:
         command: the command line that ran it, recorded in the report.
 
     """
-    from l2t.eval import BlimpSuite, acquisition_curve  # (torch: imported on use)
+    from l2t.eval import BlimpSuite, acquisition_curve
 
     _check_corpus(cfg)  # before anything is written, so a corrected config can use out_dir
     out = Path(cfg.out_dir)
