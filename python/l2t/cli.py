@@ -183,17 +183,22 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_settings_options(p: argparse.ArgumentParser, file_help: str, noun: str) -> None:
+    """``--config FILE`` and repeatable ``--set KEY=VALUE`` overrides of its fields."""
+    p.add_argument("--config", required=True, help=file_help)
+    p.add_argument(
+        "--set", action="append", type=_option, metavar="KEY=VALUE",
+        help=f"override a {noun} field (JSON value); repeatable",
+    )  # fmt: skip
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "train",
         help="pre-train a Qwen2-style model on L2T data (needs torch; data-parallel under "
         "torchrun: torchrun --nproc-per-node N -m l2t.cli train ...)",
     )
-    p.add_argument("--config", required=True, help="a JSON or YAML file of TrainConfig fields")
-    p.add_argument(
-        "--set", action="append", type=_option, metavar="KEY=VALUE",
-        help="override a config field (JSON value); repeatable",
-    )  # fmt: skip
+    _add_settings_options(p, "a JSON or YAML file of TrainConfig fields", "config")
     p.set_defaults(run=_train)
 
     p = sub.add_parser("export", help="a training checkpoint as a Hugging Face model directory")
@@ -225,11 +230,7 @@ def _add_experiment(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "compare",
         help="raw vs L2T arms on the same documents and token budget; a report with plots",
     )
-    c.add_argument("--config", required=True, help="a recipe (JSON or YAML), e.g. recipes/")
-    c.add_argument(
-        "--set", action="append", type=_option, metavar="KEY=VALUE",
-        help="override a recipe field (JSON value); repeatable",
-    )  # fmt: skip
+    _add_settings_options(c, "a recipe (JSON or YAML), e.g. recipes/", "recipe")
     c.set_defaults(run=_experiment)
 
 
