@@ -84,28 +84,33 @@ def split_books(
         )
     rng = random.Random(SPLIT_SEED)
     val_books = set(rng.sample(range(len(books)), holdout))
-    per_book: list[list[str]] = []
+    # Each training book's documents with their UTF-8 sizes, measured once.
+    per_book: list[list[tuple[str, int]]] = []
     val: list[str] = []
     for i, book in enumerate(books):
         docs = list(documents_from_text(book.read_text(encoding="utf-8"), target_chars=doc_chars))
-        (val.extend if i in val_books else per_book.append)(docs)
-    total = sum(len(d.encode("utf-8")) for docs in per_book for d in docs)
+        if i in val_books:
+            val.extend(docs)
+        else:
+            per_book.append([(d, len(d.encode("utf-8"))) for d in docs])
+    total = sum(n for docs in per_book for _, n in docs)
     # A budget takes the same leading share of every book, not the first books whole: the
     # sorted names would otherwise pick authors by the alphabet.
     share = 1.0 if max_train_bytes is None else min(1.0, max_train_bytes / max(total, 1))
     train: list[str] = []
+    size = 0
     for docs in per_book:
-        budget = share * sum(len(d.encode("utf-8")) for d in docs)
+        budget = share * sum(n for _, n in docs)
         taken = 0
-        for doc in docs:
+        for doc, n in docs:
             if taken >= budget:
                 break
             train.append(doc)
-            taken += len(doc.encode("utf-8"))
+            taken += n
+        size += taken
     # One seeded shuffle, the same for every arm and seed: the stream reads documents in file
     # order, and book after book would make the curves follow the authors.
     rng.shuffle(train)
-    size = sum(len(d.encode("utf-8")) for d in train)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _write_docs(out / TRAIN_FILE, train)
