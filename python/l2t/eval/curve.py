@@ -26,17 +26,12 @@ from l2t._l2t import ConfigError
 from l2t.eval.data import Paradigm, load_blimp
 from l2t.eval.minimal_pairs import BlimpSuite
 from l2t.eval.models import prepare
+from l2t.train.trainer import run_checkpoints
 
 FORMAT = "l2t-blimp-curve/1"
 CURVE_JSON = "curve.json"
 OVERALL_PNG = "curve-overall.png"
 PHENOMENA_PNG = "curve-phenomena.png"
-
-
-def run_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """A run's whole checkpoints, oldest first (a killed save's temporary is not whole)."""
-    root = Path(run_dir) / "checkpoints"
-    return sorted(p for p in root.glob("step-*") if (p / "state.pt").is_file())
 
 
 def _labels(run_dirs: Sequence[Path], labels: Sequence[str] | None) -> list[str]:

@@ -33,7 +33,8 @@ import torch
 from l2t._l2t import ConfigError
 from l2t.eval.tokenizer import ScoringTokenizer
 from l2t.tokenizer import tokenizer_json
-from l2t.train.model import CausalLM, unwrap
+from l2t.train.model import CausalLM, unwrap, unwrapped_key
+from l2t.train.trainer import CHECKPOINTS, latest_checkpoint
 
 Logits = Callable[[torch.Tensor], torch.Tensor]
 
@@ -119,13 +120,11 @@ def _checkpoint_dir(path: Path) -> Path | None:
     """The checkpoint directory `path` names: itself, or a run's newest."""
     if (path / "state.pt").is_file():
         return path
-    if (path / "checkpoints").is_dir():
-        steps = sorted(
-            p for p in (path / "checkpoints").glob("step-*") if (p / "state.pt").is_file()
-        )
-        if not steps:
+    if (path / CHECKPOINTS).is_dir():
+        newest = latest_checkpoint(path)
+        if newest is None:
             raise ConfigError(f"{path}: a run directory without any checkpoint")
-        return steps[-1]
+        return newest
     return None
 
 
@@ -165,7 +164,7 @@ def load_checkpoint(
     except (OSError, KeyError, TypeError, RuntimeError) as e:
         raise ConfigError(f"{ckpt / 'state.pt'} is not an l2t checkpoint: {e}") from e
     # torch.compile and DDP prefix the keys; the plain module has none.
-    weights = {_strip_prefixes(k): v.to(dtype) for k, v in weights.items()}
+    weights = {unwrapped_key(k): v.to(dtype) for k, v in weights.items()}
     with torch.device("meta"):
         model = CausalLM(cfg)
     model.load_state_dict(weights, assign=True)
@@ -181,12 +180,6 @@ def load_checkpoint(
         step=state.get("step"),
         tokens=state.get("tokens"),
     )
-
-
-def _strip_prefixes(key: str) -> str:
-    while key.startswith(("_orig_mod.", "module.")):
-        key = key.split(".", 1)[1]
-    return key
 
 
 def _gguf_file(path: Path) -> Path | None:

@@ -32,7 +32,7 @@ import torch
 
 from l2t._l2t import ConfigError
 from l2t.tokenizer import Tokenizer, tokenizer_json
-from l2t.train.model import CausalLM, ModelConfig, unwrap
+from l2t.train.model import CausalLM, ModelConfig, unwrap, unwrapped_key
 
 ARCHITECTURES = ("qwen2", "llama")
 WEIGHTS = "model.safetensors"
@@ -152,13 +152,6 @@ def from_hf_config(config: Any) -> ModelConfig:
     )
 
 
-def _strip_wrappers(key: str) -> str:
-    """A state-dict key without the prefixes ``torch.compile`` and DDP add."""
-    while key.startswith(("_orig_mod.", "module.")):
-        key = key.split(".", 1)[1]
-    return key
-
-
 def _expected_keys(cfg: ModelConfig) -> set[str]:
     with torch.device("meta"):
         return set(CausalLM(cfg).state_dict())
@@ -207,7 +200,7 @@ def export_hf(
     if isinstance(model, torch.nn.Module):
         state = dict(unwrap(model).state_dict())
     else:
-        state = {_strip_wrappers(k): v for k, v in model.items()}
+        state = {unwrapped_key(k): v for k, v in model.items()}
     expected = _expected_keys(cfg)
     if set(state) != expected:
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)

@@ -421,6 +421,13 @@ def unwrap(module: Any) -> Any:
         module = inner
 
 
+def unwrapped_key(key: str) -> str:
+    """A state-dict key without the prefixes the ``torch.compile`` and DDP wrappers add."""
+    while key.startswith(("_orig_mod.", "module.")):
+        key = key.split(".", 1)[1]
+    return key
+
+
 class CausalLM(nn.Module):
     """A Qwen2-compatible causal language model (``state_dict()`` keys as HF's).
 

@@ -214,10 +214,15 @@ def _targets(batch: dict[str, Any]) -> int:
     return int((batch["labels"][:, 1:] != -100).sum())
 
 
-def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
-    """The newest whole checkpoint of a run (temporaries of a killed save are not whole)."""
+def run_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """A run's whole checkpoints, oldest first (temporaries of a killed save are not whole)."""
     root = Path(run_dir) / CHECKPOINTS
-    steps = sorted(p for p in root.glob("step-*") if (p / "state.pt").exists())
+    return sorted(p for p in root.glob("step-*") if (p / "state.pt").is_file())
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
+    """The newest whole checkpoint of a run, if it has one."""
+    steps = run_checkpoints(run_dir)
     return steps[-1] if steps else None
 
 
