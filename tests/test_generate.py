@@ -33,7 +33,7 @@ from conftest import (
     write_jsonl,
 )
 from l2t.generate import Layout, generate
-from l2t.manifest import merge
+from l2t.output_dir import merge_directory
 from l2t.shards import read_bin
 from l2t.sources import Documents
 from l2t.summary import render
@@ -42,9 +42,26 @@ TOKENIZER = FIXTURES / "bpe-pydoc-2k.json"
 SMALL = Layout(shard_docs=40, batch_docs=16)
 
 
-def dir_bytes(d: Path) -> dict[str, bytes]:
-    """Every file of an output directory by name (hidden temporaries too: there must be none)."""
-    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+def dir_bytes(d: Path, *, progress: bool = True) -> dict[str, bytes]:
+    """Every file of an output directory by relative path (temporaries too: there must be none).
+
+    Lock files are left out (they name their holder), and with ``progress=False`` the writers'
+    progress files (they name their shard): what remains is the dataset.
+    """
+    out = {}
+    for p in sorted(d.rglob("*")):
+        rel = p.relative_to(d)
+        if p.is_file() and "locks" not in rel.parts and (progress or "progress" not in rel.parts):
+            out[rel.as_posix()] = p.read_bytes()
+    return out
+
+
+def manifest_of(out: Path) -> dict:
+    return json.loads((out / "__l2t__" / "manifest.json").read_text())
+
+
+def progress_of(out: Path, shard: str = "shard-00000-of-00001") -> dict:
+    return json.loads((out / "__l2t__" / "progress" / f"{shard}.json").read_text())
 
 
 def run(inputs: object, out: Path, **kw: object) -> dict:
@@ -243,9 +260,8 @@ def test_union_of_three_shard_runs_equals_one_run(tmp_path, jsonl):
         m = run(jsonl, shared, raw_ratio=0.5, seed=5, shard_index=i, num_shards=3)
         assert m["shard"] == {"index": i, "count": 3} and m["complete"]
         assert all(p["index"] % 3 == i for p in m["parts"])
-    single = dir_bytes(tmp_path / "single")
-    union = {k: v for k, v in dir_bytes(shared).items() if not k.startswith("manifest-")}
-    assert union == single  # the last run to finish merged the manifests
+    # The last run to finish wrote the set's manifest.
+    assert dir_bytes(shared, progress=False) == dir_bytes(tmp_path / "single", progress=False)
 
 
 def test_shard_runs_in_separate_directories_merge_to_one_run(tmp_path, jsonl):
@@ -255,19 +271,18 @@ def test_shard_runs_in_separate_directories_merge_to_one_run(tmp_path, jsonl):
     for i in range(3):
         out = tmp_path / f"s{i}"
         run(jsonl, out, shard_index=i, num_shards=3, max_docs=130)
-        for p in out.iterdir():
-            (merged / p.name).write_bytes(p.read_bytes())
-    (merged / "manifest.json").unlink(missing_ok=True)
-    merge(merged)
-    assert {k: v for k, v in dir_bytes(merged).items() if "-of-" not in k} == dir_bytes(
-        tmp_path / "single"
-    )
+        for rel, data in dir_bytes(out).items():
+            (merged / rel).parent.mkdir(parents=True, exist_ok=True)
+            (merged / rel).write_bytes(data)
+    assert not (merged / "__l2t__" / "manifest.json").exists()  # no shard saw the whole set
+    merge_directory(merged)
+    assert dir_bytes(merged, progress=False) == dir_bytes(tmp_path / "single", progress=False)
 
 
 def test_merge_refuses_missing_shards(tmp_path, jsonl):
     run(jsonl, tmp_path / "out", shard_index=1, num_shards=3)
     with pytest.raises(l2t.OutputError, match=r"shards \[0, 2\] of 3 have not run"):
-        merge(tmp_path / "out")
+        merge_directory(tmp_path / "out")
 
 
 def test_rerun_after_completion_keeps_everything(tmp_path, jsonl):
@@ -286,7 +301,9 @@ def test_a_damaged_part_is_remade(tmp_path, jsonl):
     before = dir_bytes(out)
     (out / "part-000001.parquet").write_bytes(b"damaged")
     (out / "part-000002.parquet").unlink()
-    (out / ".part-000003.parquet.tmp").write_bytes(b"left by a killed run")
+    tmp = out / "__l2t__" / "tmp"
+    (tmp / "part-000003.parquet.shard-00000-of-00001.tmp").write_bytes(b"left by a killed run")
+    (tmp / "part-000004.parquet.shard-00001-of-00002.tmp").write_bytes(b"by a shard now gone")
     run(jsonl, out)
     assert dir_bytes(out) == before
 
@@ -309,7 +326,7 @@ def cli(*args: object) -> list[str]:
 
 def parts_done(out: Path) -> int:
     try:
-        return len(json.loads((out / "manifest.json").read_text())["parts"])
+        return len(progress_of(out)["parts"])
     except (OSError, ValueError):
         return 0
 
@@ -334,7 +351,7 @@ def test_killed_run_resumes_to_identical_output(tmp_path):
     out = tmp_path / "killed"
 
     def writing() -> bool:
-        return any(out.glob(".part-*.tmp"))
+        return any(out.glob("__l2t__/tmp/part-*.tmp"))
 
     # Killed while writing the first part, then mid-way through later parts.
     assert kill_when(cli(*args, "-o", out), writing)
@@ -355,7 +372,7 @@ def test_bad_row_raises_with_file_and_line(tmp_path, docs):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(l2t.SourceError, match=r"docs\.jsonl.*line 42"):
         run(path, tmp_path / "out")
-    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    m = progress_of(tmp_path / "out")
     assert not m["complete"] and [p["index"] for p in m["parts"]] == [0]  # part 0 was whole
 
 
@@ -404,14 +421,14 @@ def test_directory_of_another_configuration_is_refused(tmp_path, jsonl):
     with pytest.raises(l2t.OutputError, match=r"another configuration.*config \(seed\)"):
         run(jsonl, out, seed=2)
     run(jsonl, out, seed=2, overwrite=True)
-    assert json.loads((out / "manifest.json").read_text())["config"]["seed"] == 2
+    assert manifest_of(out)["config"]["seed"] == 2
 
 
 def test_directory_with_stray_parts_is_refused(tmp_path, jsonl):
     out = tmp_path / "out"
     out.mkdir()
     (out / "part-000000.parquet").write_bytes(b"someone else's")
-    with pytest.raises(l2t.OutputError, match="no manifest"):
+    with pytest.raises(l2t.OutputError, match="no l2t run recorded"):
         run(jsonl, out)
 
 
@@ -433,13 +450,14 @@ def test_disk_full_leaves_no_part_that_looks_whole(tmp_path):
     proc = subprocess.run(cli(*args), preexec_fn=small_disk, capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert "free space and rerun to resume" in proc.stderr
-    m = json.loads((out / "manifest.json").read_text())
+    m = progress_of(out)
     assert not m["complete"] and len(m["parts"]) == 2
+    assert not (out / "__l2t__" / "manifest.json").exists()
     listed = {p["file"] for p in m["parts"]}
     assert {p.name for p in out.glob("part-*")} == listed  # nothing else looks like a part
-    assert not list(out.glob(".*.tmp"))
+    assert not list((out / "__l2t__" / "tmp").iterdir())
     subprocess.run(cli(*args), check=True)  # with room again, it resumes and finishes
-    assert json.loads((out / "manifest.json").read_text())["complete"]
+    assert manifest_of(out)["complete"]
 
 
 # -- options, CLI, inspect ------------------------------------------------------------------
@@ -482,7 +500,7 @@ def test_cli_generate_then_inspect(tmp_path, jsonl):
         text=True,
     )
     assert "3 parts" in done.stdout and done.stderr == ""  # no progress line off a terminal
-    m = json.loads((out / "manifest.json").read_text())
+    m = manifest_of(out)
     assert m["config"]["pack_window"] == 64
     masked = run(jsonl, tmp_path / "masked", mask_prompts=True)
     prompts = parquet_parts(tmp_path / "masked").column("segment_prompt_lengths").to_pylist()

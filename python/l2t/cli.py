@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import l2t
 from l2t.corpus import documents_from_file, pydoc_documents, train_demo_tokenizer
 from l2t.eval.cli import add_parser as _add_eval
 from l2t.generate import Layout, generate
-from l2t.manifest import merge
-from l2t.summary import render
+from l2t.output_dir import merge_directory
+from l2t.summary import load_manifest, render, verify
 
 
 def _tasks(_: argparse.Namespace) -> int:
@@ -111,7 +113,17 @@ def _generate(args: argparse.Namespace) -> int:
     if args.mix_by is not None:
         overrides["mix_by"] = args.mix_by
     if args.task_weights is not None:
-        overrides["task_weights"] = json.loads(args.task_weights)
+        try:
+            overrides["task_weights"] = json.loads(args.task_weights)
+        except ValueError as e:
+            raise l2t.ConfigError(f"--task-weights is not a JSON object: {e}") from e
+    tasks = None
+    if args.tasks is not None:
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        if not tasks:
+            raise l2t.ConfigError("--tasks names no task; leave it out to use all 14")
+    if not (math.isfinite(args.batch_mb) and args.batch_mb > 0):
+        raise l2t.ConfigError(f"--batch-mb must be a positive number, not {args.batch_mb}")
     t0 = time.perf_counter()
     result = generate(
         args.inputs,
@@ -120,7 +132,7 @@ def _generate(args: argparse.Namespace) -> int:
         profile=args.profile,
         seed=args.seed,
         format=args.format,
-        tasks=args.tasks.split(",") if args.tasks else None,
+        tasks=tasks,
         shard_index=args.shard_index,
         num_shards=args.num_shards,
         max_docs=args.max_docs,
@@ -148,12 +160,19 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     print(render(args.directory, rows=args.rows, width=args.width))
-    return 0
+    if not args.verify:
+        return 0
+    problems = verify(args.directory)
+    for p in problems:
+        print(f"l2t: part differs from the manifest: {p.file}: {p.problem}", file=sys.stderr)
+    parts = load_manifest(args.directory)["totals"]["parts"]
+    print(f"verify: {parts - len(problems)} of {parts} parts as the manifest says")
+    return 1 if problems else 0
 
 
 def _merge(args: argparse.Namespace) -> int:
-    m = merge(args.directory)
-    print(f"{args.directory}/manifest.json: {m['totals']['parts']} parts from {args.directory}")
+    m = merge_directory(Path(args.directory))
+    print(f"{args.directory}: manifest of {m['totals']['parts']} parts written")
     return 0
 
 
@@ -283,9 +302,16 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("directory")
     p.add_argument("--rows", type=int, default=2, help="rows to decode")
     p.add_argument("--width", type=int, default=160, help="characters per decoded segment")
+    p.add_argument(
+        "--verify", action="store_true",
+        help="re-read every part against the manifest (size, SHA-256, Parquet page checksums); "
+        "exit 1 naming each part that differs",
+    )  # fmt: skip
     p.set_defaults(run=_inspect)
 
-    p = sub.add_parser("merge", help="combine the manifests of --num-shards runs")
+    p = sub.add_parser(
+        "merge", help="write the manifest of --num-shards runs made apart and copied together"
+    )
     p.add_argument("directory")
     p.set_defaults(run=_merge)
 

@@ -8,10 +8,12 @@ order, by any machine: ``shard_index=i, num_shards=n`` makes the parts with ``k 
 the union of the ``n`` runs is the single-machine output, byte for byte. Within a part, rows go
 to the engine in batches of at most ``batch_docs`` documents and ``batch_bytes`` of text.
 
-Crash safety: a part is written under a temporary name and renamed when whole, and the manifest
-is rewritten (atomically) after each part. A rerun with the same arguments keeps the parts the
-manifest lists (after checking their sizes and hashes) and makes the rest: the final directory is
-byte-identical to an uninterrupted run's. A directory holding another configuration's data is
+Crash safety and many writers: see :mod:`l2t.output_dir`. A part is written under a temporary
+name and renamed when whole, and the run's progress is saved (atomically) after each part. A
+rerun with the same arguments keeps the parts its progress lists (after checking their sizes and
+hashes) and makes the rest: the final directory is byte-identical to an uninterrupted run's. Shard
+runs started together into one directory each hold their own lock and progress file; whichever
+finds the set complete writes the manifest. A directory holding another configuration's data is
 refused unless ``overwrite=True``.
 
 Reading (and parsing) runs in a background thread one batch ahead, while the engine works with
@@ -20,7 +22,6 @@ the GIL released on all cores; memory is bounded by a few batches, whatever the 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import hashlib
@@ -35,13 +36,14 @@ from typing import Any
 
 from l2t import _l2t, manifest, shards
 from l2t.engine import Engine
+from l2t.output_dir import OutputDirectory, check_parts, fault_point
 from l2t.parts import Batch, Layout, PartEnd, PartReader
 from l2t.progress import Progress
 from l2t.sources import Source, open_sources
 from l2t.tokenizer import Tokenizer, tokenizer_json
 
 ON_ERROR = ("raise", "skip")
-TOKENIZER_FILE = "tokenizer.json"
+MAX_SHARDS = 99999  # shard tags have five digits
 
 
 def generate(
@@ -94,7 +96,7 @@ def generate(
             ``task_weights``, ``packing``, ...; see :class:`l2t.Engine`).
 
     Returns:
-        The manifest of this run (also written to ``output``).
+        This run's manifest (its shard's progress; for a single run, the dataset's manifest).
 
     """
     layout = layout or Layout()
@@ -102,11 +104,15 @@ def generate(
         raise _l2t.ConfigError(f"unknown format {format!r}; choose one of {shards.FORMATS}")
     if on_error not in ON_ERROR:
         raise _l2t.ConfigError(f"on_error must be one of {ON_ERROR}, not {on_error!r}")
+    if not 1 <= num_shards <= MAX_SHARDS:
+        raise _l2t.ConfigError(f"num_shards must be in [1, {MAX_SHARDS}], not {num_shards}")
     if not 0 <= shard_index < num_shards:
         raise _l2t.ConfigError(f"shard_index {shard_index} is not in [0, {num_shards})")
     if max_docs is not None and max_docs < 0:
         raise _l2t.ConfigError(f"max_docs must be >= 0, not {max_docs}")
     if tasks is not None:
+        if not tasks:
+            raise _l2t.ConfigError("tasks names no task; pass None to use all 14")
         if "task_weights" in overrides:
             raise _l2t.ConfigError("give tasks or task_weights, not both")
         overrides["task_weights"] = dict.fromkeys(tasks, 1.0)
@@ -143,7 +149,10 @@ def generate(
         on_error=on_error,
     )
     run.prepare(overwrite=overwrite, tokenizer_text=tok_json)
-    return run.execute(progress)
+    try:
+        return run.execute(progress)
+    finally:
+        run.output.release()
 
 
 def _cores() -> int:
@@ -177,6 +186,8 @@ def _identity(
             "vocab_size": tok.vocab_size,
             "pad_id": engine.pad_id,
             "eos_id": engine.eos_id,
+            # Settings of the file that l2t turns off: examples are encoded whole, then packed.
+            "disabled": tok._inner.disabled,
         },
         "layout": {
             "format": fmt,
@@ -191,17 +202,6 @@ def _identity(
         },
         "inputs": [s.info() for s in sources],
     }
-
-
-def _is_ours(name: str) -> bool:
-    """Files l2t writes into an output directory (and may remove with ``overwrite``)."""
-    return (
-        name == TOKENIZER_FILE
-        or (name.startswith("manifest") and name.endswith(".json"))
-        or (name.startswith("part-") and name.endswith(tuple(shards.EXTENSIONS.values())))
-        or (name.startswith((".part-", ".manifest")) and name.endswith(".tmp"))
-        or name == f".{TOKENIZER_FILE}.tmp"
-    )
 
 
 class _Run:
@@ -229,7 +229,7 @@ class _Run:
         self.fmt = fmt
         self.layout = layout
         self.shard = shard
-        self.manifest_path = directory / manifest.manifest_name(*shard)
+        self.output = OutputDirectory(directory, shard)
         self.done: dict[int, dict[str, Any]] = {}  # completed parts by index
         self.kept: frozenset[int] = frozenset()  # parts a previous run completed (not remade)
         self.reader = PartReader(
@@ -244,65 +244,88 @@ class _Run:
     # -- output directory -------------------------------------------------------------------
 
     def prepare(self, *, overwrite: bool, tokenizer_text: str) -> None:
-        """Creates, checks or clears the output directory and loads what a rerun can keep."""
-        d = self.directory
-        if d.exists() and not d.is_dir():
-            raise _l2t.OutputError(f"{d} exists and is not a directory")
-        d.mkdir(parents=True, exist_ok=True)
-        ours = sorted(p for p in d.iterdir() if _is_ours(p.name))
-        if overwrite:
-            for p in ours:
-                p.unlink()
-            ours = []
-        for p in ours:
-            if p.name.endswith(".tmp"):  # a run that was killed while writing
-                p.unlink()
-        manifests = [p for p in ours if p.name.startswith("manifest") and p.exists()]
-        for path in manifests:
+        """Admits this run to the directory, checks or clears it, and loads what it can keep.
+
+        Ends by writing this run's progress file (its identity, no parts yet) before any part is
+        written, so that every part on disk belongs to a recorded configuration.
+        """
+        out = self.output
+        with out.admission():
+            try:
+                if overwrite:
+                    busy = out.busy_writers()
+                    if busy:
+                        raise _l2t.OutputError(
+                            f"{self.directory}: overwrite needs the directory to itself, but "
+                            f"other runs are writing it: {', '.join(busy)}"
+                        )
+                    out.clear()
+                else:
+                    self._check_directory()
+                out.remove_stale_temporaries()
+                self._keep_verified_parts()
+                if not out.tokenizer_path.exists() or (
+                    out.tokenizer_path.read_text(encoding="utf-8") != tokenizer_text
+                ):
+                    out.write_text(out.tokenizer_path, tokenizer_text)
+                self.save(complete=False, input_rows=None)
+            except OSError as e:
+                raise self._explain(e) from e
+        fault_point("intent-written")
+
+    def _check_directory(self) -> None:
+        """Refuses a directory holding other data: another layout, tool or configuration."""
+        d, out = self.directory, self.output
+        again = "pass overwrite=True (--overwrite) to replace it, or choose another directory"
+        legacy = out.legacy_files()
+        if legacy:
+            raise _l2t.OutputError(
+                f"{d} holds data in the layout of an earlier l2t ({', '.join(legacy)} beside the "
+                f"parts); {again}"
+            )
+        foreign = out.unrecorded_parts()
+        if foreign:
+            raise _l2t.OutputError(
+                f"{d} holds part files that no l2t run recorded ({', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}); {again}"
+            )
+        records = [p for p in (out.manifest_path,) if p.exists()]
+        for path in records + sorted((out.meta / "progress").glob("*.json")):
             try:
                 old = manifest.identity_of(manifest.read_manifest(path))
-            except _l2t.OutputError:
-                old = {}
+            except _l2t.OutputError as e:
+                raise _l2t.OutputError(f"{e}; {again}") from e
             if old != self.identity:
                 diff = manifest.describe_difference(old, self.identity)
                 raise _l2t.OutputError(
                     f"{d} holds data generated with another configuration ({path.name}: {diff} "
-                    "differ); pass overwrite=True (--overwrite) to replace it, or choose another "
-                    "directory"
+                    f"differ); {again}"
                 )
-        parts = [p for p in ours if p.name.startswith("part-") and p.exists()]
-        if parts and not manifests:
-            raise _l2t.OutputError(
-                f"{d} holds part files but no manifest; pass overwrite=True (--overwrite) to "
-                "replace them, or choose another directory"
-            )
-        if self.manifest_path.exists():
-            if any(i.get("format") == "python" for i in self.identity["inputs"]):
-                raise _l2t.OutputError(
-                    f"{d} holds a run over in-memory inputs, which cannot be checked for "
-                    "changes; pass overwrite=True (--overwrite) to start again"
-                )
-            self._keep_verified_parts(manifest.read_manifest(self.manifest_path))
-        tok_path = d / TOKENIZER_FILE
-        if not tok_path.exists() or tok_path.read_text(encoding="utf-8") != tokenizer_text:
-            tmp = d / f".{TOKENIZER_FILE}.tmp"
-            tmp.write_text(tokenizer_text, encoding="utf-8")
-            tmp.replace(tok_path)
 
-    def _keep_verified_parts(self, old: dict[str, Any]) -> None:
-        """Keeps the listed parts whose files are still whole (size and hash match)."""
-        for part in old.get("parts", []):
-            path = self.directory / part["file"]
-            if (
-                path.exists()
-                and path.stat().st_size == part["bytes"]
-                and manifest.file_sha256(path) == part["sha256"]
-            ):
-                self.done[part["index"]] = part
+    def _keep_verified_parts(self) -> None:
+        """Keeps this run's parts that an earlier run recorded and whose files are still whole.
+
+        The records are this shard's progress and the set's manifest (a rerun after the set was
+        complete, perhaps with another shard count); both were checked to share this identity.
+        """
+        out = self.output
+        recorded: list[dict[str, Any]] = []
+        for path in (out.progress_path, out.manifest_path):
+            if path.exists():
+                recorded.extend(manifest.read_manifest(path).get("parts", []))
+        if recorded and any(i.get("format") == "python" for i in self.identity["inputs"]):
+            raise _l2t.OutputError(
+                f"{self.directory} holds a run over in-memory inputs, which cannot be checked "
+                "for changes; pass overwrite=True (--overwrite) to start again"
+            )
+        index, count = self.shard
+        mine = [p for p in recorded if p["index"] % count == index]
+        whole = {p["file"] for p in mine} - {c.file for c in check_parts(self.directory, mine)}
+        self.done = {p["index"]: p for p in mine if p["file"] in whole}
         self.kept = frozenset(self.done)
 
     def save(self, *, complete: bool, input_rows: int | None) -> dict[str, Any]:
-        """Writes this run's manifest (atomically) and returns it."""
+        """Writes this run's progress (atomically) and returns it."""
         doc = manifest.build(
             self.identity,
             list(self.done.values()),
@@ -311,7 +334,7 @@ class _Run:
             input_errors=self.reader.input_errors,
             shard=self.shard if self.shard[1] > 1 else None,
         )
-        manifest.write_json_atomic(self.manifest_path, doc)
+        self.output.write_json(self.output.progress_path, doc)
         return doc
 
     # -- which rows this run needs ----------------------------------------------------------
@@ -324,11 +347,13 @@ class _Run:
     # -- writing ----------------------------------------------------------------------------
 
     def open_writer(self, part: int) -> shards.PartWriter:
-        final = self.directory / shards.part_name(part, self.fmt)
+        name = shards.part_name(part, self.fmt)
+        final, tmp = self.directory / name, self.output.temporary(name)
         cfg = self.identity["config"]
         if self.fmt == "parquet":
             return shards.ParquetPartWriter(
                 final,
+                tmp,
                 seq_len=cfg["seq_len"],
                 loss_mask=cfg["profile"] != "paper",
                 prompts=bool(cfg.get("mask_prompts")),
@@ -341,11 +366,12 @@ class _Run:
         if self.fmt == "bin":
             return shards.BinPartWriter(
                 final,
+                tmp,
                 seq_len=cfg["seq_len"],
                 pad_id=self.engine.pad_id,
                 vocab_size=self.identity["tokenizer"]["vocab_size"],
             )
-        return shards.JsonlPartWriter(final)
+        return shards.JsonlPartWriter(final, tmp)
 
     def process(
         self, batch: Batch, writer: shards.PartWriter
@@ -422,9 +448,10 @@ class _Run:
                 if not w.committed:
                     w.abort()  # no half-written part survives, whatever stopped the run
             bar.close()
-        if self.shard[1] > 1:
-            with contextlib.suppress(_l2t.OutputError):  # other shards still running
-                manifest.merge(self.directory)
+        try:
+            self.output.complete_set()
+        except OSError as e:
+            raise self._explain(e) from e
         return final[0]
 
     def _writing(self, action: Callable[[], object]) -> Callable[[], None]:
@@ -435,12 +462,18 @@ class _Run:
         try:
             action()
         except OSError as e:
-            if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-                raise _l2t.OutputError(
-                    f"cannot write to {self.directory}: {e.strerror}; the unfinished part was "
-                    "removed and the finished ones are intact: free space and rerun to resume"
-                ) from e
-            raise _l2t.OutputError(f"cannot write to {self.directory}: {e}") from e
+            raise self._explain(e) from e
+
+    def _explain(self, e: OSError) -> _l2t.OutputError:
+        """A failed write (disk full, quota, read-only, permissions) as a clear OutputError."""
+        if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return _l2t.OutputError(
+                f"cannot write to {self.directory}: {e.strerror}; the unfinished part was "
+                "removed and the finished ones are intact: free space and rerun to resume"
+            )
+        if e.errno == errno.EROFS:
+            return _l2t.OutputError(f"cannot write to {self.directory}: a read-only file system")
+        return _l2t.OutputError(f"cannot write to {self.directory}: {e}")
 
     def _commit(
         self,
@@ -464,6 +497,7 @@ class _Run:
             "skipped": skipped[: manifest.SKIPS_KEPT_PER_PART],
         }
         self.save(complete=False, input_rows=None)
+        fault_point("progress-saved")
 
 
 def _prefetch(make: Callable[[], Iterator[Any]], depth: int = 2) -> Iterator[Any]:

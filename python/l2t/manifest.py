@@ -7,8 +7,9 @@ their counts and hashes, skipped rows with reasons, totals) grow as parts comple
 rewritten atomically after each part, so it always describes whole files only.
 
 Nothing time- or machine-dependent goes in (no timings, thread counts or host names), so a
-resumed run, a run on another machine, and the merge of ``--num-shards`` runs all produce the
-same manifest as one uninterrupted run.
+resumed run, a run on another machine, and the set of ``--num-shards`` runs all produce the
+same manifest as one uninterrupted run. Where the files live, and who writes them when, is
+:mod:`l2t.output_dir`'s business.
 """
 
 from __future__ import annotations
@@ -23,18 +24,7 @@ from typing import Any
 from l2t import _l2t
 
 MANIFEST_VERSION = 1
-MANIFEST = "manifest.json"
 SKIPS_KEPT_PER_PART = 100
-
-
-def partial_name(shard_index: int, num_shards: int) -> str:
-    """The manifest file of one of ``num_shards`` cooperating runs."""
-    return f"manifest-{shard_index:05d}-of-{num_shards:05d}.json"
-
-
-def manifest_name(shard_index: int, num_shards: int) -> str:
-    """``manifest.json`` for a single run, a partial manifest for one of several."""
-    return MANIFEST if num_shards == 1 else partial_name(shard_index, num_shards)
 
 
 def file_sha256(path: Path) -> str:
@@ -102,7 +92,8 @@ def totals(parts: Iterable[dict[str, Any]], seq_len: int) -> dict[str, Any]:
     out["examples"] = sum(t.get("examples", 0) for t in tasks.values())
     out["l2t_tokens"] = l2t_tokens
     out["raw_tokens"] = raw_tokens
-    out["l2t_token_share"] = round(l2t_tokens / (l2t_tokens + raw_tokens), 6) if tasks else 0.0
+    output_tokens = l2t_tokens + raw_tokens
+    out["l2t_token_share"] = round(l2t_tokens / output_tokens, 6) if output_tokens else 0.0
     slots = summary["rows"] * seq_len
     out["pad_tokens"] = counts.get("pad_tokens", 0)
     out["fill_rate"] = round(1 - out["pad_tokens"] / slots, 6) if slots else 0.0
@@ -153,46 +144,3 @@ def describe_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
         else:
             diffs.append(key)
     return "; ".join(diffs) or "nothing"
-
-
-def merge(directory: Path) -> dict[str, Any]:
-    """Combines the partial manifests of ``--num-shards`` runs into ``manifest.json``.
-
-    Every partial manifest must be present and complete and share one identity; the result is
-    the manifest one run over all shards would have written. Returns it.
-    """
-    found = sorted(directory.glob("manifest-*-of-*.json"))
-    if not found:
-        raise _l2t.OutputError(f"{directory}: no partial manifests (manifest-*-of-*.json)")
-    partials = [read_manifest(p) for p in found]
-    count = partials[0]["shard"]["count"]
-    identity = identity_of(partials[0])
-    for path, m in zip(found, partials, strict=True):
-        if m["shard"]["count"] != count or identity_of(m) != identity:
-            raise _l2t.OutputError(
-                f"{path}: belongs to another run "
-                f"({describe_difference(identity, identity_of(m))} differ)"
-            )
-    indices = {m["shard"]["index"] for m in partials}
-    missing = sorted(set(range(count)) - indices)
-    if missing:
-        raise _l2t.OutputError(f"{directory}: shards {missing} of {count} have not run yet")
-    unfinished = [str(p) for p, m in zip(found, partials, strict=True) if not m["complete"]]
-    if unfinished:
-        raise _l2t.OutputError(f"unfinished shard runs: {', '.join(unfinished)}; rerun them")
-    parts = [p for m in partials for p in m["parts"]]
-    numbers = sorted(p["index"] for p in parts)
-    rows, per_part = partials[0]["input_rows"], identity["layout"]["shard_docs"]
-    if numbers != list(range(-(-rows // per_part))):
-        raise _l2t.OutputError(
-            f"{directory}: parts {numbers} do not cover the {rows} input rows exactly"
-        )
-    merged = build(
-        identity,
-        parts,
-        complete=True,
-        input_rows=partials[0]["input_rows"],
-        input_errors=partials[0]["input_errors"],
-    )
-    write_json_atomic(directory / MANIFEST, merged)
-    return merged

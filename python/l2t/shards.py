@@ -1,9 +1,11 @@
 r"""The on-disk formats of generated data: Parquet rows, ``.bin`` token files, JSONL examples.
 
-Every writer writes to a temporary name beside the final one and renames only after the file is
-complete and synced, so a part that exists under its final name is whole; a crash leaves at most
-a ``.tmp`` file, which the next run removes. Writers are deterministic: the same rows give the
-same bytes (for Parquet, with the same pyarrow version, which the manifest records).
+Every writer writes to a temporary file (its name given by the output directory, see
+:mod:`l2t.output_dir`) and renames it only after the file is complete and synced, so a part that
+exists under its final name is whole; a crash leaves at most a temporary file, which the next
+run removes. Writers are deterministic: the same rows give the same bytes (for Parquet, with the
+same pyarrow version, which the manifest records). Parquet parts carry page checksums (CRC-32),
+and l2t reads its parts verifying them, so a flipped byte is an error, not garbage ids.
 
 Parquet schema (one row per packed row of ``seq_len`` ids)::
 
@@ -35,6 +37,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from l2t import _l2t
+from l2t.output_dir import fault_point
 from l2t.tasks import task_name
 
 if TYPE_CHECKING:
@@ -55,17 +58,12 @@ def part_name(index: int, fmt: str) -> str:
     return f"part-{index:06d}{EXTENSIONS[fmt]}"
 
 
-def temporary_path(final: Path) -> Path:
-    """Where `final` is written before it is complete (hidden, so globs of parts skip it)."""
-    return final.with_name(f".{final.name}.tmp")
-
-
 class PartWriter(ABC):
-    """Writes one part to a temporary file; :meth:`commit` makes it appear under its name."""
+    """Writes one part to the temporary file `tmp`; :meth:`commit` renames it to `final`."""
 
-    def __init__(self, final: Path) -> None:
+    def __init__(self, final: Path, tmp: Path) -> None:
         self.final = final
-        self.tmp = temporary_path(final)
+        self.tmp = tmp
         self.rows = 0
         self.committed = False
 
@@ -86,8 +84,10 @@ class PartWriter(ABC):
         self._close()
         with self.tmp.open("rb") as f:
             os.fsync(f.fileno())
+        fault_point("part-written")
         self.tmp.replace(self.final)
         self.committed = True
+        fault_point("part-renamed")
 
     def abort(self) -> None:
         """Closes and removes the temporary file (after an error); never raises."""
@@ -102,13 +102,14 @@ class ParquetPartWriter(PartWriter):
     def __init__(
         self,
         final: Path,
+        tmp: Path,
         *,
         seq_len: int,
         loss_mask: bool,
         prompts: bool = False,
         metadata: dict[str, str],
     ) -> None:
-        super().__init__(final)
+        super().__init__(final, tmp)
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -122,6 +123,7 @@ class ParquetPartWriter(PartWriter):
             # Ids are high-entropy: dictionaries and page statistics cost time and buy nothing.
             use_dictionary=["segment_tasks"],
             write_statistics=["segment_tasks"],
+            write_page_checksum=True,
         )
         self._pa = pa
         self.seq_len = seq_len
@@ -184,8 +186,10 @@ def rows_table(batch: PackedBatch, *, loss_mask: bool, prompts: bool = False) ->
 class BinPartWriter(PartWriter):
     """Packed rows as a flat token file with a checked header (nanoGPT-style loaders)."""
 
-    def __init__(self, final: Path, *, seq_len: int, pad_id: int, vocab_size: int) -> None:
-        super().__init__(final)
+    def __init__(
+        self, final: Path, tmp: Path, *, seq_len: int, pad_id: int, vocab_size: int
+    ) -> None:
+        super().__init__(final, tmp)
         self.dtype = np.dtype("<u2") if vocab_size <= 1 << 16 else np.dtype("<u4")
         self.seq_len = seq_len
         self.pad_id = pad_id
@@ -250,8 +254,8 @@ def read_bin(path: str | os.PathLike[str]) -> np.ndarray:
 class JsonlPartWriter(PartWriter):
     """Examples (task, prompt, completion, text) and raw documents, one JSON object per line."""
 
-    def __init__(self, final: Path) -> None:
-        super().__init__(final)
+    def __init__(self, final: Path, tmp: Path) -> None:
+        super().__init__(final, tmp)
         self._file: IO[str] | None = self.tmp.open("w", encoding="utf-8", newline="\n")
 
     def write_rows(self, batch: PackedBatch) -> None:
@@ -286,10 +290,13 @@ class JsonlPartWriter(PartWriter):
 
 
 def read_parquet_rows(path: str | os.PathLike[str]) -> pa.Table:
-    """A Parquet part as a table (raises :class:`l2t.SourceError` naming the file on failure)."""
+    """A Parquet part as a table, its page checksums verified.
+
+    Raises :class:`l2t.SourceError` naming the file when it cannot be read or a page is damaged.
+    """
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path)
+        return pq.read_table(path, page_checksum_verification=True)
     except Exception as e:
         raise _l2t.SourceError(f"{path}: cannot read Parquet part: {e}") from e

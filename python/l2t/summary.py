@@ -7,31 +7,59 @@ import os
 from pathlib import Path
 from typing import Any
 
-from l2t import _l2t, manifest, shards
+from l2t import _l2t, manifest, output_dir, shards
 from l2t.tasks import task_name
 from l2t.tokenizer import Tokenizer
 
 
 def load_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """The dataset's manifest: ``manifest.json``, else the partial ones of unfinished shard runs.
+    """The dataset's manifest; while shard runs are unfinished, their progress combined.
 
-    Partial manifests are combined in memory (nothing is written); the result says
-    ``"complete": false`` unless every shard run has finished.
+    The progress files are combined in memory (nothing is written); the result says
+    ``"complete": false`` unless every shard run has finished. Reads the current layout
+    (``__l2t__/``) and the earlier one (manifests beside the parts).
     """
     d = Path(directory)
-    if (d / manifest.MANIFEST).exists():
-        return manifest.read_manifest(d / manifest.MANIFEST)
-    partials = [manifest.read_manifest(p) for p in sorted(d.glob("manifest-*-of-*.json"))]
+    found = output_dir.find_manifest(d)
+    if found is not None:
+        return manifest.read_manifest(found)
+    partials = [manifest.read_manifest(p) for p in output_dir.progress_files(d)]
     if not partials:
         raise _l2t.OutputError(f"{d}: no l2t manifest (not a directory made by l2t generate?)")
-    done = {m["shard"]["index"] for m in partials if m["complete"]}
+    shard = partials[0].get("shard") or {"count": 1}
+    done = {(m.get("shard") or {"index": 0})["index"] for m in partials if m["complete"]}
     return manifest.build(
         manifest.identity_of(partials[0]),
         [p for m in partials for p in m["parts"]],
-        complete=len(done) == partials[0]["shard"]["count"],
+        complete=len(done) == shard["count"],
         input_rows=partials[0]["input_rows"],
         input_errors=partials[0]["input_errors"],
     )
+
+
+def tokenizer_path(directory: Path) -> Path:
+    """The dataset's copy of its tokenizer (current layout, else the earlier one)."""
+    current = directory / output_dir.META / output_dir.TOKENIZER
+    return current if current.exists() else directory / output_dir.TOKENIZER
+
+
+def verify(directory: str | os.PathLike[str]) -> list[output_dir.PartCheck]:
+    """Every listed part re-read against the manifest (size, SHA-256); Parquet pages checked.
+
+    Returns the parts that differ (an empty list: the dataset is as its manifest says).
+    """
+    d = Path(directory)
+    m = load_manifest(d)
+    problems = output_dir.check_parts(d, m["parts"])
+    if m["layout"]["format"] == "parquet":
+        bad = {p.file for p in problems}
+        for part in m["parts"]:
+            if part["file"] not in bad:
+                try:
+                    shards.read_parquet_rows(d / part["file"])
+                except _l2t.SourceError as e:
+                    problems.append(output_dir.PartCheck(part["file"], str(e)))
+    return problems
 
 
 def sample_rows(directory: str | os.PathLike[str], count: int = 2) -> list[list[dict[str, Any]]]:
@@ -50,7 +78,7 @@ def sample_rows(directory: str | os.PathLike[str], count: int = 2) -> list[list[
         with path.open(encoding="utf-8") as f:
             records = [json.loads(line) for _, line in zip(range(count), f, strict=False)]
         return [[{"task": r["task"], "doc": r["doc"], "text": r["text"]}] for r in records]
-    tokenizer = Tokenizer(d / "tokenizer.json")
+    tokenizer = Tokenizer(tokenizer_path(d))
     if fmt == "bin":
         rows = shards.read_bin(path)[:count]
         return [

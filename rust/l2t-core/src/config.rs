@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{L2tError, Result};
 use crate::tasks::Task;
 
+/// The longest packed row (and example) l2t accepts: 2^20 tokens, far beyond any context length.
+pub const MAX_SEQ_LEN: usize = 1 << 20;
+/// The most examples packed together, or documents in one mixing block.
+pub const MAX_WINDOW: usize = 1 << 22;
+/// The most worker threads of one engine.
+pub const MAX_THREADS: usize = 1024;
+
 /// The named presets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,6 +147,8 @@ impl EngineConfig {
         let serde_json::Value::Object(patch) = patch else {
             return Err(L2tError::Config("overrides must be a JSON object".into()));
         };
+        let given: Vec<String> = patch.keys().cloned().collect();
+        let patch_has = |key: &str| given.iter().any(|k| k == key);
         let target = value
             .as_object_mut()
             .ok_or_else(|| L2tError::Config("config is not an object".into()))?;
@@ -157,32 +166,47 @@ impl EngineConfig {
             }
             target.insert(key, v);
         }
+        // A row shorter than the preset's max_length would drop every longer example while the
+        // configuration still said 2048: the limit follows seq_len unless it is set too.
+        if patch_has("seq_len") && !patch_has("max_length") {
+            let seq_len = target["seq_len"].clone();
+            target.insert("max_length".into(), seq_len);
+        }
         let config: Self = serde_json::from_value(value)
             .map_err(|e| L2tError::Config(format!("invalid option value: {e}")))?;
         config.validate()?;
         Ok(config)
     }
 
-    /// Checks ranges and names.
+    /// Checks ranges and names. Every size has an upper bound, so that a typo (`seq_len` of
+    /// 2^40) is a clear error rather than an allocation that aborts the process.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(L2tError::Config(m));
-        if self.seq_len == 0 || self.max_length == 0 || self.chunk_tokens == 0 {
-            return bad("seq_len, max_length and chunk_tokens must be positive".into());
-        }
-        if self.pack_window == 0 || self.mix_block == 0 || self.threads == 0 {
-            return bad("pack_window, mix_block and threads must be positive".into());
+        let sizes = [
+            ("seq_len", self.seq_len, MAX_SEQ_LEN),
+            ("max_length", self.max_length, MAX_SEQ_LEN),
+            ("chunk_tokens", self.chunk_tokens, MAX_SEQ_LEN),
+            ("pack_window", self.pack_window, MAX_WINDOW),
+            ("mix_block", self.mix_block, MAX_WINDOW),
+            ("threads", self.threads, MAX_THREADS),
+        ];
+        for (name, value, max) in sizes {
+            if !(1..=max).contains(&value) {
+                return Err(L2tError::Config(format!(
+                    "{name} must be in [1, {max}], not {value}"
+                )));
+            }
         }
         if !(0.0..=1.0).contains(&self.raw_ratio) {
-            return bad(format!(
+            return Err(L2tError::Config(format!(
                 "raw_ratio must be in [0, 1], not {}",
                 self.raw_ratio
-            ));
+            )));
         }
         if self.stopwords != 179 && self.stopwords != 198 {
-            return bad(format!(
+            return Err(L2tError::Config(format!(
                 "stopwords must be 179 or 198, not {}",
                 self.stopwords
-            ));
+            )));
         }
         self.weights().map(|_| ())
     }
@@ -228,6 +252,21 @@ mod tests {
         assert!(EngineConfig::with_overrides(Profile::Paper, r#"{"sede": 3}"#).is_err());
         assert!(EngineConfig::with_overrides(Profile::Paper, r#"{"raw_ratio": 2}"#).is_err());
         assert!(EngineConfig::with_overrides(Profile::Paper, "[]").is_err());
+        let short = EngineConfig::with_overrides(Profile::Paper, r#"{"seq_len": 128}"#).unwrap();
+        assert_eq!(short.max_length, 128);
+        let both =
+            EngineConfig::with_overrides(Profile::Paper, r#"{"seq_len": 128, "max_length": 64}"#)
+                .unwrap();
+        assert_eq!(both.max_length, 64);
+        for bad in [
+            r#"{"seq_len": 1099511627776}"#,
+            r#"{"threads": 10000}"#,
+            r#"{"seq_len": 0}"#,
+            r#"{"mix_block": 0}"#,
+        ] {
+            let err = EngineConfig::with_overrides(Profile::Paper, bad).unwrap_err();
+            assert!(err.to_string().contains("must be in [1, "), "{bad}: {err}");
+        }
         let w = EngineConfig::with_overrides(
             Profile::Default,
             r#"{"task_weights": {"mlm": 2, "half": 1}}"#,

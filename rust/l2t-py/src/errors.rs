@@ -72,9 +72,28 @@ pub fn to_py(err: &L2tError) -> PyErr {
 }
 
 /// Runs `f` with the GIL released and maps its error: the one way bound methods call the core.
+///
+/// A panic in the core (a bug: the core never panics on user input by design) is caught here and
+/// becomes `l2t.L2TError("internal error: ...")`. Left alone it would reach Python as pyo3's
+/// `PanicException`, a `BaseException` that `except l2t.L2TError` (the CLI's handler) misses.
 pub fn detach<T: Send>(
     py: Python<'_>,
     f: impl FnOnce() -> l2t_core::Result<T> + Send,
 ) -> PyResult<T> {
-    py.detach(f).map_err(|e| to_py(&e))
+    match py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
+        Ok(result) => result.map_err(|e| to_py(&e)),
+        Err(payload) => Err(internal_error(payload.as_ref())),
+    }
+}
+
+/// The Python error for a caught panic, with the panic's message.
+fn internal_error(payload: &(dyn std::any::Any + Send)) -> PyErr {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".to_owned());
+    L2TError::new_err(format!(
+        "internal error: {message} (a bug in l2t; please report it with the input that caused it)"
+    ))
 }

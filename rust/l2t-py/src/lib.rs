@@ -70,6 +70,13 @@ fn tasks() -> Vec<(u8, &'static str, &'static str, &'static str, &'static str)> 
         .collect()
 }
 
+/// Panics inside the core's boundary with `message`: lets the test suite check that a panic
+/// reaches Python as `l2t.L2TError`, not as pyo3's `PanicException`.
+#[pyfunction]
+fn panic_inside_core(py: Python<'_>, message: String) -> PyResult<()> {
+    errors::detach(py, move || -> l2t_core::Result<()> { panic!("{message}") })
+}
+
 /// The preset configuration of a profile, as JSON.
 #[pyfunction]
 fn profile_config(profile: &str) -> PyResult<String> {
@@ -91,6 +98,7 @@ fn _l2t(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(char_classes, m)?)?;
     m.add_function(wrap_pyfunction!(py_string_ops, m)?)?;
     m.add_function(wrap_pyfunction!(profile_config, m)?)?;
+    m.add_function(wrap_pyfunction!(panic_inside_core, m)?)?;
     m.add_class::<buffer::Buffer>()?;
     m.add_class::<tokenizer::Tokenizer>()?;
     m.add_class::<engine::Engine>()?;

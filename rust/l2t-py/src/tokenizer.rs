@@ -28,6 +28,12 @@ impl Tokenizer {
         self.inner.vocab_size()
     }
 
+    /// The tokenizer file's settings that l2t turns off ("padding", "truncation").
+    #[getter]
+    fn disabled(&self) -> Vec<&'static str> {
+        self.inner.disabled().to_vec()
+    }
+
     #[getter]
     fn bos_id(&self) -> Option<u32> {
         self.inner.bos_id()

@@ -95,6 +95,7 @@ pub struct Tokenizer {
     vocab_size: usize,
     bos: Option<u32>,
     eos: Option<u32>,
+    disabled: Vec<&'static str>,
 }
 
 /// Everything a fast path needs besides the HF tokenizer.
@@ -111,10 +112,29 @@ enum Segmenter {
 }
 
 impl Tokenizer {
-    /// Loads a HF `tokenizer.json` (as a string). Padding and truncation are disabled.
+    /// Loads a HF `tokenizer.json` (as a string). Padding and truncation are disabled (an example
+    /// is encoded whole, then packed); [`Tokenizer::disabled`] says which of them the file had. A
+    /// BPE model with dropout is refused: its ids are random draws, so no output built on them
+    /// could be exact or reproducible.
     pub fn from_json(json: &str) -> Result<Self> {
         let mut hf = tokenizers::Tokenizer::from_str(json)
             .map_err(|e| L2tError::Tokenizer(format!("cannot parse tokenizer JSON: {e}")))?;
+        if let tokenizers::ModelWrapper::BPE(bpe) = hf.get_model() {
+            if let Some(p) = bpe.dropout.filter(|&p| p > 0.0) {
+                return Err(L2tError::Config(format!(
+                    "the tokenizer's BPE model has dropout {p}: its ids are random, so the \
+                     output could be neither exact nor deterministic; set \"dropout\" to null \
+                     in the model section of tokenizer.json"
+                )));
+            }
+        }
+        let mut disabled = Vec::new();
+        if hf.get_padding().is_some() {
+            disabled.push("padding");
+        }
+        if hf.get_truncation().is_some() {
+            disabled.push("truncation");
+        }
         hf.with_padding(None);
         hf.with_truncation(None)
             .map_err(|e| L2tError::Tokenizer(format!("cannot disable truncation: {e}")))?;
@@ -139,7 +159,13 @@ impl Tokenizer {
             vocab_size,
             bos,
             eos,
+            disabled,
         })
+    }
+
+    /// The settings of the tokenizer file that l2t turns off: `"padding"`, `"truncation"`.
+    pub fn disabled(&self) -> &[&'static str] {
+        &self.disabled
     }
 
     /// Loads a HF `tokenizer.json` file; errors name the file.
