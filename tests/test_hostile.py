@@ -26,6 +26,7 @@ import pytest
 import l2t
 from conftest import FIXTURES, make_corpus, write_jsonl
 from l2t import _l2t
+from l2t.drops import DroppedExamplesWarning
 from l2t.generate import Layout, generate
 from l2t.summary import verify
 
@@ -315,6 +316,25 @@ def test_out_of_range_options_are_clear_errors(tmp_path, corpus, options, messag
     proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_most_examples_dropped_for_length_is_a_warning(tmp_path, corpus):
+    with pytest.warns(DroppedExamplesWarning, match=r"longer than max_length=64 ids"):
+        m = generate(corpus, tokenizer=TOKENIZER, output=tmp_path / "o", seq_len=64, layout=SMALL)
+    assert m["totals"]["examples"] < sum(
+        t["too_long"] for t in m["totals"]["counts"]["tasks"].values()
+    )
+    shown = subprocess.run(
+        cli("generate", corpus, "--tokenizer", TOKENIZER, "-o", tmp_path / "cli", "--seq-len", 64,
+            *SHARD_ARGS),
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert shown.stderr.startswith("l2t: warning: ") and "dropped" in shown.stderr
+
+
+def test_a_negative_option_names_the_option(fixture_tokenizer):
+    with pytest.raises(l2t.ConfigError, match="invalid value -1 for threads"):
+        l2t.Engine(fixture_tokenizer, threads=-1)
 
 
 def test_max_length_follows_seq_len_unless_set(fixture_tokenizer):

@@ -8,11 +8,13 @@ import math
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import l2t
 from l2t.corpus import documents_from_file, pydoc_documents, train_demo_tokenizer
+from l2t.drops import DroppedExamplesWarning
 from l2t.eval.cli import add_parser as _add_eval
 from l2t.generate import Layout, generate
 from l2t.output_dir import merge_directory
@@ -316,6 +318,11 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.set_defaults(run=_merge)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: object) -> None:
+    """Warnings as one line on standard error, like the errors (no source line)."""
+    print(f"l2t: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``l2t`` command."""
     parser = argparse.ArgumentParser(prog="l2t", description=l2t.__doc__.splitlines()[0])
@@ -345,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(run=_demo)
 
     args = parser.parse_args(argv)
+    warnings.simplefilter("always", DroppedExamplesWarning)
+    warnings.showwarning = _show_warning
     try:
         return int(args.run(args))
     except l2t.L2TError as e:

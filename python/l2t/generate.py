@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from l2t import _l2t, manifest, shards
+from l2t.drops import length_drops, warn_if_most_dropped
 from l2t.engine import Engine
 from l2t.output_dir import OutputDirectory, check_parts, fault_point
 from l2t.parts import Batch, Layout, PartEnd, PartReader
@@ -121,7 +122,8 @@ def generate(
         inputs, text_field=text_field, text_split=text_split, input_format=input_format
     )
     tok_json = tokenizer_json(tokenizer)
-    engine = Engine(tok_json, profile=profile, seed=seed, threads=threads or _cores(), **overrides)
+    threads = _cores() if threads is None else threads
+    engine = Engine(tok_json, profile=profile, seed=seed, threads=threads, **overrides)
     tok = Tokenizer(tok_json)
     identity = _identity(
         engine,
@@ -150,9 +152,12 @@ def generate(
     )
     run.prepare(overwrite=overwrite, tokenizer_text=tok_json)
     try:
-        return run.execute(progress)
+        result = run.execute(progress)
     finally:
         run.output.release()
+    kept, dropped = length_drops(result["totals"]["counts"])
+    warn_if_most_dropped(kept, dropped, engine.config["max_length"])
+    return result
 
 
 def _cores() -> int:

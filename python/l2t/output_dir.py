@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import signal
@@ -111,8 +110,40 @@ def progress_files(directory: Path) -> list[Path]:
     return found or sorted(directory.glob(LEGACY_PARTIAL_GLOB))
 
 
+def _lock_file(f: IO[str], *, wait: bool) -> bool:
+    """Locks the open file `f` exclusively: ``flock`` on POSIX, ``msvcrt.locking`` on Windows.
+
+    Both locks belong to the open file and end with the process, which is what proves a writer
+    gone. Returns False when another holder has it and `wait` is False.
+    """
+    busy = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.EDEADLK)
+    if os.name == "nt":
+        import msvcrt
+
+        while True:
+            try:
+                f.seek(0)
+                msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+                return True
+            except OSError as e:
+                if e.errno not in busy:
+                    raise
+                if not wait:
+                    return False
+                time.sleep(0.05)
+    import fcntl
+
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in busy and not wait:
+            return False
+        raise
+    return True
+
+
 class _Lock:
-    """An exclusive ``flock`` on a file, whose content names its holder (host, pid, since)."""
+    """An exclusive lock on a file, whose content names its holder (host, pid, since)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -120,22 +151,24 @@ class _Lock:
 
     def try_acquire(self) -> bool:
         """Takes the lock if no other process (or open file) holds it; never waits."""
-        f = self.path.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            f.close()
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return False
-            raise
-        self._file = f
-        return True
+        return self._acquire(wait=False)
 
     def acquire_waiting(self) -> None:
         """Takes the lock, waiting for its holder (for short critical sections only)."""
+        self._acquire(wait=True)
+
+    def _acquire(self, *, wait: bool) -> bool:
         f = self.path.open("a+", encoding="utf-8")
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            taken = _lock_file(f, wait=wait)
+        except BaseException:
+            f.close()
+            raise
+        if not taken:
+            f.close()
+            return False
         self._file = f
+        return True
 
     def mark_holder(self) -> None:
         """Writes who holds the lock into it, for the message another writer will show."""

@@ -172,8 +172,21 @@ impl EngineConfig {
             let seq_len = target["seq_len"].clone();
             target.insert("max_length".into(), seq_len);
         }
-        let config: Self = serde_json::from_value(value)
-            .map_err(|e| L2tError::Config(format!("invalid option value: {e}")))?;
+        let config: Self = serde_json::from_value(value.clone()).map_err(|e| {
+            // serde names the type it wanted, not the field: find the option that broke it.
+            let culprit = given.iter().find(|key| {
+                let mut one = serde_json::to_value(Self::preset(profile)).unwrap_or_default();
+                one[key.as_str()] = value[key.as_str()].clone();
+                serde_json::from_value::<Self>(one).is_err()
+            });
+            match culprit {
+                Some(key) => L2tError::Config(format!(
+                    "invalid value {} for {key}: {e}",
+                    value[key.as_str()]
+                )),
+                None => L2tError::Config(format!("invalid option value: {e}")),
+            }
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -267,6 +280,10 @@ mod tests {
             let err = EngineConfig::with_overrides(Profile::Paper, bad).unwrap_err();
             assert!(err.to_string().contains("must be in [1, "), "{bad}: {err}");
         }
+        let err = EngineConfig::with_overrides(Profile::Paper, r#"{"seed": 1, "threads": -1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid value -1 for threads"), "{err}");
         let w = EngineConfig::with_overrides(
             Profile::Default,
             r#"{"task_weights": {"mlm": 2, "half": 1}}"#,
