@@ -225,7 +225,9 @@ def run_rounds(args, tmp: Path, inputs: dict, sizes: dict, tok_path: Path) -> di
                 res["encode_mb_per_s"] = mb / inner["encode_s"]
                 res["tokens_per_s"] = inner["tokens"] / res["wall_s"]
             else:
-                man = json.loads((out_dir / "manifest.json").read_text())
+                from l2t.summary import load_manifest  # the dataset's manifest, any layout
+
+                man = load_manifest(out_dir)
                 assert man["complete"], f"{name}: manifest not complete"
                 tot = man["totals"]
                 res["output_tokens"] = tot["l2t_tokens"] + tot["raw_tokens"]
