@@ -9,7 +9,9 @@ spawn) and is rebuilt there.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import math
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +19,14 @@ import numpy as np
 
 from l2t import _l2t
 from l2t.tasks import task_id, task_name
-from l2t.tokenizer import tokenizer_json
+from l2t.tokenizer import MAX_TOKEN_ID, first_bad_id, tokenizer_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 PROFILES = ("paper", "default")
+# The core holds document indices, batch numbers, seeds and token counts as u64.
+_MAX_U64 = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -207,8 +211,8 @@ class Engine:
             raise _l2t.ConfigError(f"unknown profile {profile!r}; choose one of {PROFILES}")
         self._tokenizer_json = tokenizer_json(tokenizer)
         self._profile = profile
-        self._overrides = {"seed": seed, **overrides}
-        self._inner = _l2t.Engine(self._tokenizer_json, profile, json.dumps(self._overrides))
+        self._overrides = {"seed": _unsigned("seed", seed), **overrides}
+        self._inner = _l2t.Engine(self._tokenizer_json, profile, _options_json(self._overrides))
         self.config: dict[str, Any] = json.loads(self._inner.config_json())
 
     @property
@@ -279,12 +283,8 @@ class Engine:
         """Like :meth:`examples`, with the counters of what was made and dropped."""
         if task is not None:
             task_id(task)  # validates the name with a clear error
-        meta, ids, offsets, stats = self._inner.examples(
-            texts,
-            task=task,
-            token_counts=_counts(token_counts),
-            first_doc=first_doc,
-            previous=_sentences(previous),
+        meta, ids, offsets, stats = _call_core(
+            self._inner.examples, texts, token_counts, first_doc, previous, task=task
         )
         return _examples(meta, ids, offsets), json.loads(stats)
 
@@ -305,11 +305,8 @@ class Engine:
         block's last partial row would drop); ``rows`` and ``pad_tokens`` are 0 as nothing is
         packed.
         """
-        meta, ids, offsets, raw, stats = self._inner.mixed_examples(
-            texts,
-            token_counts=_counts(token_counts),
-            first_doc=first_doc,
-            previous=_sentences(previous),
+        meta, ids, offsets, raw, stats = _call_core(
+            self._inner.mixed_examples, texts, token_counts, first_doc, previous
         )
         return _examples(meta, ids, offsets), raw, json.loads(stats)
 
@@ -327,12 +324,13 @@ class Engine:
         ``first_doc`` and ``previous`` place `texts` in a longer stream as for :meth:`examples`;
         ``batch`` is the index of this output batch (it keys the packing and row order).
         """
-        ids, row_offsets, seg_len, seg_task, seg_doc, seg_prompt, stats = self._inner.generate(
+        ids, row_offsets, seg_len, seg_task, seg_doc, seg_prompt, stats = _call_core(
+            self._inner.generate,
             texts,
-            token_counts=_counts(token_counts),
-            first_doc=first_doc,
-            previous=_sentences(previous),
-            batch=batch,
+            token_counts,
+            first_doc,
+            previous,
+            batch=_unsigned("batch", batch),
         )
         seq_len = int(self.config["seq_len"])
         return PackedBatch(
@@ -347,13 +345,170 @@ class Engine:
         )
 
 
+def _unsigned(name: str, value: Any) -> int:
+    """`value` as an integer the core can hold (u64), or a ConfigError naming the argument."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise _l2t.ConfigError(
+            f"{name} must be an integer from 0 to 2^64 - 1, not {type(value).__name__}"
+        ) from None
+    if not 0 <= number <= _MAX_U64:
+        raise _l2t.ConfigError(f"{name} must be an integer from 0 to 2^64 - 1, not {number}")
+    return number
+
+
+def _options_json(options: dict[str, Any]) -> str:
+    """The options as JSON for the core; a ConfigError naming an option that JSON cannot hold.
+
+    Plain ``json.dumps`` writes NaN and Infinity, which are not JSON: the core would reject the
+    whole text without saying which option was wrong.
+    """
+    try:
+        return json.dumps(options, allow_nan=False)
+    except (ValueError, TypeError):
+        pass
+    for name, value in options.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError as e:
+            if _holds_non_finite(value):
+                raise _l2t.ConfigError(
+                    f"option {name!r} must be a finite number, not {value!r}"
+                ) from None
+            raise _l2t.ConfigError(f"option {name!r} is not a valid value: {e}") from None
+        except TypeError:
+            raise _l2t.ConfigError(
+                f"option {name!r} is a {type(value).__name__}; options are numbers, strings, "
+                "booleans, lists or dicts"
+            ) from None
+    raise AssertionError("unreachable: every option serialised on its own")
+
+
+def _holds_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_non_finite(v) for v in value)
+    return False
+
+
+def _documents(texts: Any) -> Sequence[Any]:
+    """`texts` as a sequence, so that a failing call can look back at the documents."""
+    if isinstance(texts, (str, bytes, bytearray)):
+        raise _l2t.ConfigError(
+            f"texts must be a list of documents, not one {type(texts).__name__} (which would be "
+            "read one character at a time): pass [text] for a single document"
+        )
+    if isinstance(texts, (list, tuple)):
+        return texts
+    if not isinstance(texts, Iterable):
+        raise _l2t.ConfigError(
+            f"texts must be a list (or iterable) of documents, not {type(texts).__name__}"
+        )
+    return list(texts)
+
+
 def _counts(token_counts: Sequence[int | None] | None) -> list[int | None] | None:
-    return None if token_counts is None else [None if c is None else int(c) for c in token_counts]
+    if token_counts is None:
+        return None
+    if isinstance(token_counts, (str, bytes)) or not isinstance(token_counts, Iterable):
+        raise _l2t.ConfigError(
+            "token_counts must be a list of counts (or None), one per document, not "
+            f"{type(token_counts).__name__}"
+        )
+    return [
+        None if c is None else _unsigned(f"token_counts[{i}]", c)
+        for i, c in enumerate(token_counts)
+    ]
 
 
 def _sentences(previous: str | None) -> list[str] | None:
     """The previous document's sentences, split as the engine splits its own documents."""
-    return None if previous is None else _l2t.split_sentences(previous)
+    if previous is None:
+        return None
+    if not isinstance(previous, str):
+        raise _l2t.ConfigError(
+            "previous must be the text (a str) of the document before texts[0], or None; "
+            f"not {type(previous).__name__}"
+        )
+    try:
+        return _l2t.split_sentences(previous)
+    except UnicodeEncodeError as e:
+        raise _l2t.InputError(
+            f"previous holds a lone surrogate U+{ord(previous[e.start]):04X} at position "
+            f"{e.start} (not valid Unicode)"
+        ) from None
+
+
+def _call_core(
+    method: Callable[..., Any],
+    texts: Any,
+    token_counts: Sequence[int | None] | None,
+    first_doc: int,
+    previous: str | None,
+    **extra: Any,
+) -> Any:
+    """Runs one of the core's document methods with checked arguments.
+
+    The core says only "document N is a list" of a token-id document it cannot read; the
+    documents are then looked at again (only then, so valid input costs nothing) for the id.
+    """
+    docs = _documents(texts)
+    first = _unsigned("first_doc", first_doc)
+    if first + len(docs) > _MAX_U64 + 1:
+        raise _l2t.ConfigError(
+            f"first_doc {first} + {len(docs)} documents passes 2^64, the last document index"
+        )
+    try:
+        return method(
+            docs,
+            token_counts=_counts(token_counts),
+            first_doc=first,
+            previous=_sentences(previous),
+            **extra,
+        )
+    except _l2t.InputError as e:
+        if type(e) is _l2t.InputError:
+            bad = _bad_token_ids(docs, first)
+            if bad is not None:
+                raise bad from None
+        raise
+
+
+def _bad_token_ids(docs: Sequence[Any], first_doc: int) -> _l2t.InputError | None:
+    """What is wrong with the first token-id document the core could not read, if that is why.
+
+    Stops (None) at the first document the core rejects for another reason: a str that is not
+    valid Unicode, or a value that is no sequence; its own message is right for those.
+    """
+    for i, doc in enumerate(docs):
+        if isinstance(doc, str):
+            if doc.isascii():
+                continue
+            try:
+                doc.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+            continue
+        if not isinstance(doc, (list, tuple, np.ndarray)):
+            return None
+        bad = first_bad_id(doc)
+        if bad is None:
+            continue
+        position, value, token_id = bad
+        if token_id is None:
+            return _l2t.InputError(
+                f"document {first_doc + i} has {type(value).__name__} at position {position}, "
+                "not a token id (an integer)"
+            )
+        return _l2t.VocabError(
+            f"document {first_doc + i}: token id {token_id} at position {position} is outside "
+            f"every vocabulary (ids are 0 to {MAX_TOKEN_ID})"
+        )
+    return None
 
 
 def _examples(

@@ -192,7 +192,7 @@ def _identity(
             "pad_id": engine.pad_id,
             "eos_id": engine.eos_id,
             # Settings of the file that l2t turns off: examples are encoded whole, then packed.
-            "disabled": tok._inner.disabled,
+            "disabled": tok.disabled,
         },
         "layout": {
             "format": fmt,

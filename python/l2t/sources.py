@@ -14,12 +14,14 @@ the iterator after the rows already read, naming where it stopped.
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import io
 import itertools
 import json
 import os
+import stat
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -34,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from l2t._l2t import ConfigError, SourceError
+from l2t.tokenizer import MAX_TOKEN_ID, shown
 
 TEXT_SPLITS = ("file", "blank-lines")
 INPUT_FORMATS = ("parquet", "jsonl", "text")
@@ -55,6 +58,10 @@ _HASH_BLOCK = 1 << 20
 # Rows per Parquet batch: bounds memory by batch x document size (documents may be megabytes).
 _PARQUET_BATCH = 1024
 _BOM = b"\xef\xbb\xbf"
+# Token counts are hints held as u64; a larger "count" is no count.
+_MAX_COUNT = 2**64 - 1
+# The longest file name (one path component) in bytes on common file systems.
+_NAME_MAX = 255
 # What a file read can raise: OS errors (truncated gzip/zstd streams and corrupt Parquet pages
 # are OSError in pyarrow) and pyarrow's own exceptions.
 _READ_ERRORS = (OSError, EOFError, pa.ArrowException)
@@ -167,19 +174,23 @@ def _checked_str(text: str) -> str:
 
 def _not_a_token_id(value: Any, at: int) -> _BadRow:
     kind = "null" if value is None else value if type(value) is int else type(value).__name__
-    return _BadRow(f"has {kind} at position {at}, not a token id (an integer >= 0)")
+    return _BadRow(
+        f"has {kind} at position {at}, not a token id (an integer from 0 to {MAX_TOKEN_ID})"
+    )
 
 
 def _token_ids(ids: list[Any]) -> list[int]:
     if not ids:
         return ids
-    # Exact types: a bool or float is not a token id. set(map(...)) and min() run in C.
+    # Exact types: a bool or float is not a token id. set(map(...)), min() and max() run in C.
     if set(map(type, ids)) != {int}:
         at = next(i for i, x in enumerate(ids) if type(x) is not int)
         raise _not_a_token_id(ids[at], at)
-    low = min(ids)
-    if low < 0:
-        raise _not_a_token_id(low, ids.index(low))
+    # Checked here, where the row is named: an id past u32 fits no vocabulary, and one past
+    # int64 would fail later in numpy with a bare OverflowError.
+    for extreme in (min(ids), max(ids)):
+        if not 0 <= extreme <= MAX_TOKEN_ID:
+            raise _not_a_token_id(extreme, ids.index(extreme))
     return ids
 
 
@@ -198,23 +209,40 @@ def _text_of(value: Any) -> str | list[int]:
     if isinstance(value, np.ndarray):
         if value.ndim != 1 or value.dtype.kind not in "iu":
             raise _BadRow(f"is an array of {value.dtype} {value.shape}, not token ids")
-        if value.size and value.min() < 0:
-            at = int(value.argmin())
-            raise _not_a_token_id(int(value[at]), at)
+        if value.size:
+            for at in (int(value.argmin()), int(value.argmax())):
+                if not 0 <= int(value[at]) <= MAX_TOKEN_ID:
+                    raise _not_a_token_id(int(value[at]), at)
         return value.tolist()
     raise _BadRow(f"is {type(value).__name__}, not a string")
 
 
 def _as_count(value: Any) -> int | None:
-    return value if type(value) is int and value >= 0 else None
+    return value if type(value) is int and 0 <= value <= _MAX_COUNT else None
+
+
+def _parse_json(text: str) -> Any:
+    """``json.loads``, with its other failures reported like a syntax error.
+
+    Python's parser raises RecursionError on deeply nested values and ValueError on integers of
+    more than 4300 digits (``sys.get_int_max_str_digits``); both are properties of the row.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _BadRow("holds JSON nested too deeply to parse") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:
+        raise _BadRow(f"holds JSON that cannot be read: {e}") from None
 
 
 def _metadata_count(metadata: Any) -> int | None:
     """``token_count`` of a metadata object or of its JSON text; None when absent or unreadable."""
     if isinstance(metadata, (str, bytes)):
         try:
-            metadata = json.loads(metadata)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError: the count is only a hint
+            metadata = _parse_json(metadata)
+        except (ValueError, _BadRow):  # the count is only a hint
             return None
     # dict before the (slower) Mapping check: JSON and datasets give dicts.
     if isinstance(metadata, (dict, Mapping)):
@@ -254,14 +282,105 @@ def _doc_from_json_line(line: bytes, field: str) -> Doc:
     except _BadRow as e:
         raise _BadRow(f"the line {e}") from None
     try:
-        obj = json.loads(text)
+        obj = _parse_json(text)
     except json.JSONDecodeError as e:
         if not text.strip():  # checked only here, to keep a copy of each line off the common path
             return Doc("", None)
         raise _BadRow(f"invalid JSON: {e}") from None
+    except _BadRow as e:
+        raise _BadRow(f"the line {e}") from None
     if not isinstance(obj, dict):
         raise _BadRow(f"expected a JSON object, got {_JSON_TYPES[type(obj)]}")
     return _doc_from_object(obj, field)
+
+
+class _DecompressingReader(io.RawIOBase):
+    """The decompressed bytes of a gzip or zstd file, up to where its compressed data fails.
+
+    pyarrow's decompressing stream fails a whole ``read(n)`` when the compressed data breaks off
+    (truncated file, trailing garbage), dropping the bytes it had decoded in that call: for a
+    small file, all of them. So a failed read is redone from a fresh stream in small steps, which
+    returns every byte decoded before the failure; the failure is raised by the next read.
+    """
+
+    # Salvage read sizes: 4 KiB steps find the failing stretch quickly, single bytes pin it down.
+    _SALVAGE_STEPS = (4096, 1)
+
+    def __init__(self, path: str, compression: str) -> None:
+        super().__init__()
+        self._path = path
+        self._compression = compression
+        self._file: pa.NativeFile | None = None
+        self._stream: pa.NativeFile | None = None
+        self._position = 0  # decompressed bytes returned so far
+        self._failure: BaseException | None = None
+        self._reopen()
+
+    def _reopen(self) -> None:
+        self._close_streams()
+        self._file = pa.OSFile(self._path)
+        self._stream = pa.CompressedInputStream(self._file, self._compression)
+
+    def _close_streams(self) -> None:
+        for f in (self._stream, self._file):
+            if f is not None:
+                f.close()
+
+    def compressed_offset(self) -> int:
+        """How far into the compressed file the decompressor has read."""
+        return int(self._file.tell()) if self._file is not None else 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._failure is not None:
+            raise self._failure
+        size = len(buffer)
+        assert self._stream is not None
+        try:
+            data = self._stream.read(size)
+        except _READ_ERRORS:
+            data, self._failure = self._salvage(size)
+            if not data:
+                raise
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def _salvage(self, size: int) -> tuple[bytes, BaseException | None]:
+        """Up to `size` bytes from the current position, and the failure that ends them.
+
+        Read in ever smaller steps until the compressed data fails again; the failure is None if
+        it did not recur.
+        """
+        salvaged = bytearray()
+        failure: BaseException | None = None
+        for step in self._SALVAGE_STEPS:
+            self._reopen()
+            assert self._stream is not None
+            # Bytes up to here decoded before, so these reads stop short of the failure (unless
+            # the file changed meanwhile: then they raise, or end early and nothing is salvaged).
+            skip = self._position + len(salvaged)
+            while skip:
+                skipped = len(self._stream.read(min(skip, _READ_BUFFER)))
+                if not skipped:
+                    return bytes(salvaged), failure
+                skip -= skipped
+            try:
+                while len(salvaged) < size:
+                    piece = self._stream.read(min(step, size - len(salvaged)))
+                    if not piece:
+                        return bytes(salvaged), None
+                    salvaged += piece
+                return bytes(salvaged), None
+            except _READ_ERRORS as e:
+                failure = e
+        return bytes(salvaged), failure
+
+    def close(self) -> None:
+        self._close_streams()
+        super().close()
 
 
 class _FileSource(Source):
@@ -277,7 +396,8 @@ class _FileSource(Source):
         except OSError as e:
             raise SourceError(f"{path}: cannot read: {e}") from e
         self._sha256: str | None = None
-        self._raw: pa.NativeFile | None = None  # the file under the active iterator
+        # How far the active iterator has read into the file, for bytes_read().
+        self._offset: Callable[[], int] | None = None
         # What bytes_read() says when no iterator is active (always, for Parquet).
         self._consumed = 0
 
@@ -306,31 +426,33 @@ class _FileSource(Source):
 
     def bytes_read(self) -> int:
         """Bytes of the file read so far (compressed bytes for a compressed file)."""
-        raw = self._raw
-        if raw is not None:
+        offset = self._offset
+        if offset is not None:
             try:
-                return int(raw.tell())
-            except (ValueError, OSError):  # the iterator closed it in the meantime
+                return int(offset())
+            except (ValueError, OSError):  # the iterator closed the file in the meantime
                 pass
         return self._consumed
 
     @contextmanager
     def _reader(self) -> Iterator[io.BufferedReader]:
         """The file open for buffered binary reads, decompressed, past a leading UTF-8 BOM."""
-        raw = pa.OSFile(self.name)
-        self._raw = raw
+        stream: Any
+        if self.compression is None:
+            stream = pa.OSFile(self.name)
+            self._offset = stream.tell
+        else:
+            stream = _DecompressingReader(self.name, self.compression)
+            self._offset = stream.compressed_offset
         try:
-            stream = (
-                raw if self.compression is None else pa.CompressedInputStream(raw, self.compression)
-            )
             with io.BufferedReader(stream, _READ_BUFFER) as reader:
                 if reader.peek(len(_BOM))[: len(_BOM)] == _BOM:
                     reader.read(len(_BOM))
                 yield reader
-                self._consumed = raw.tell()
+                self._consumed = self._offset()
         finally:
-            self._raw = None
-            raw.close()
+            self._offset = None
+            stream.close()
 
     def _failure(self, error: BaseException, where: str) -> SourceError:
         return SourceError(f"{self.name}: read failed {where}: {error}")
@@ -479,7 +601,7 @@ class ParquetSource(_FileSource):
         super().__init__(path)
         self._field = text_field
         try:
-            with pq.ParquetFile(path) as pf:
+            with pq.ParquetFile(path, page_checksum_verification=True) as pf:
                 self._metadata = pf.metadata
                 schema = pf.schema_arrow
         except _READ_ERRORS as e:
@@ -545,7 +667,10 @@ class ParquetSource(_FileSource):
         index = start
         self._consumed = self.bytes * start // total
         try:
-            with pq.ParquetFile(self.name, metadata=self._metadata) as pf:
+            # Pages written with checksums (l2t's own parts, some writers' files) are verified.
+            with pq.ParquetFile(
+                self.name, metadata=self._metadata, page_checksum_verification=True
+            ) as pf:
                 batches = pf.iter_batches(
                     batch_size=_PARQUET_BATCH,
                     row_groups=range(first_group, len(self._group_ends)),
@@ -711,7 +836,7 @@ def open_sources(
     files: dict[Path, tuple[str, str, str | None]] = {}
     for spec in specs:
         for path, fmt, compression in _expand(os.fspath(spec), input_format):
-            files.setdefault(Path(path).resolve(), (path, fmt, compression))
+            files.setdefault(_real_path(path), (path, fmt, compression))
     return [
         _open_file(path, fmt, compression, text_field=text_field, text_split=text_split)
         for path, fmt, compression in files.values()
@@ -754,15 +879,103 @@ def _named_file(path: str, input_format: str | None) -> tuple[str, str, str | No
     return path, fmt, compression
 
 
+def _looks_like_text(spec: str) -> bool:
+    """Whether a string that names nothing is more likely a document than a mistyped path.
+
+    Line breaks, a path component too long for any file system, or spaces without a known file
+    extension: a list of strings is read as paths, so documents passed bare end up here.
+    """
+    return (
+        "\n" in spec
+        or any(len(part.encode("utf-8", "surrogatepass")) > _NAME_MAX for part in spec.split("/"))
+        or (" " in spec and _detect(spec)[0] is None)
+    )
+
+
+def _no_input(spec: str, problem: str) -> SourceError:
+    """The error for an input string that names no file, with a hint when it looks like text."""
+    message = f"{shown(spec)}: {problem}"
+    if _looks_like_text(spec):
+        message += (
+            "; it looks like document text rather than a path: strings are read as paths, so "
+            "pass documents in memory as l2t.sources.Documents([...])"
+        )
+    return SourceError(message)
+
+
+def _is_directory(path: Path) -> bool | None:
+    """True for a directory, False for another existing file, None when nothing is there.
+
+    Follows symbolic links; a broken link or a link loop is a SourceError naming it, and so is a
+    path that exists but cannot be examined.
+    """
+    try:
+        return stat.S_ISDIR(path.stat().st_mode)
+    except ValueError:  # an embedded NUL: no file has this name
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise SourceError(f"{shown(str(path))}: a loop of symbolic links") from None
+        if e.errno == errno.ENAMETOOLONG:
+            return None
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            if path.is_symlink():
+                raise SourceError(
+                    f"{path}: a broken symbolic link (to {path.readlink()}, which does not exist)"
+                ) from None
+            return None
+        raise SourceError(f"{shown(str(path))}: cannot read: {e.strerror or e}") from None
+
+
+def _real_path(path: str) -> Path:
+    """The file's path with links resolved, which identifies it among the inputs."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError) as e:  # RuntimeError: a link loop, before Python 3.13
+        raise SourceError(f"{path}: cannot resolve: {e}") from None
+
+
 def _directory_files(root: Path) -> list[tuple[str, str, str | None]]:
+    """The input files under `root`, sorted by relative path; hidden names are skipped.
+
+    Symbolic links are followed, each real directory read once (a second link to it adds
+    nothing); a link back to a directory it is inside would repeat the tree forever, so it is a
+    SourceError naming it, as are broken links and unreadable directories.
+    """
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for filename in filenames:
-            fmt, compression = _detect(filename)
-            if fmt is not None and not filename.startswith("."):
-                rel = (Path(dirpath) / filename).relative_to(root).as_posix()
-                found.append((rel, fmt, compression))
+    root_id = _directory_id(root)
+    read: set[tuple[int, int]] = set()
+    # Depth first, in name order so that which link reaches a directory first is deterministic;
+    # each entry carries the real directories it is inside, to recognise a loop where it closes.
+    pending: list[tuple[Path, tuple[int, int], dict[tuple[int, int], Path]]] = [(root, root_id, {})]
+    while pending:
+        directory, directory_id, ancestors = pending.pop()
+        if directory_id in ancestors:
+            raise SourceError(
+                f"{directory}: a symbolic link loop (it leads back to {ancestors[directory_id]}, "
+                "which contains it); remove the link or name the directories to read"
+            )
+        if directory_id in read:
+            continue  # its files were found through another link
+        read.add(directory_id)
+        inside = {**ancestors, directory_id: directory}
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted((e for e in it if not e.name.startswith(".")), key=_entry_name)
+        except OSError as e:
+            raise SourceError(f"{directory}: cannot read this directory: {e.strerror}") from None
+        subdirectories = []
+        for entry in entries:
+            path = directory / entry.name
+            if entry.is_symlink() or entry.is_dir():
+                is_directory = _is_directory(path)  # names broken links and loops
+                if is_directory:
+                    subdirectories.append((path, _directory_id(path), inside))
+                    continue
+            fmt, compression = _detect(entry.name)
+            if fmt is not None:
+                found.append((path.relative_to(root).as_posix(), fmt, compression))
+        pending.extend(reversed(subdirectories))
     if not found:
         raise SourceError(
             f"{root}: no input files in this directory (looked for "
@@ -772,22 +985,40 @@ def _directory_files(root: Path) -> list[tuple[str, str, str | None]]:
     return [(str(root / rel), fmt, compression) for rel, fmt, compression in found]
 
 
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _directory_id(path: Path) -> tuple[int, int]:
+    """What identifies a directory whatever link reaches it: its device and inode."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise SourceError(f"{path}: cannot read: {e.strerror}") from None
+    return st.st_dev, st.st_ino
+
+
 def _expand(spec: str, input_format: str | None) -> list[tuple[str, str, str | None]]:
     """The files a path, directory or glob names, with their format and compression."""
-    path = Path(spec).expanduser()
-    if path.is_dir():
+    if not spec.strip():
+        # Path("") is the working directory, which would be read whole.
+        raise SourceError("an input path is an empty string")
+    # os.path.expanduser, unlike Path.expanduser, leaves "~unknown-user" as it is.
+    path = Path(os.path.expanduser(spec))  # noqa: PTH111
+    is_directory = _is_directory(path)
+    if is_directory:
         return _directory_files(path)
-    if path.exists():
+    if is_directory is not None:
         return [_named_file(str(path), input_format)]
     if not any(c in spec for c in "*?["):
-        raise SourceError(f"{spec}: no such file or directory")
+        raise _no_input(spec, "no such file or directory")
     # glob.glob, unlike Path.glob, takes absolute patterns.
     matches = sorted(glob.glob(str(path), recursive=True))  # noqa: PTH207
     if not matches:
-        raise SourceError(f"{spec}: no files match this pattern")
+        raise _no_input(spec, "no files match this pattern")
     files = []
     for match in map(Path, matches):
-        if match.is_dir():
+        if _is_directory(match):
             files.extend(_directory_files(match))
         else:
             files.append(_named_file(str(match), input_format))
