@@ -219,7 +219,7 @@ def child(spec: dict) -> int:
                            **overrides)  # fmt: skip
         loader = L2TLoader(stream, num_workers=workers)
     t_setup = time.perf_counter()
-    # L2TLoader.__iter__ is a generator: its workers start at the first next(), not at iter().
+    # The loop's iter() starts the workers: their start-up counts in the time to the first batch.
     tokens = slots = batches = first_tokens = 0
     t_first = t_last = None
     anon_start = peak_anon = _tree_rss_anon_kb(os.getpid())

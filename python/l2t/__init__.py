@@ -20,6 +20,7 @@ from l2t._l2t import (
     VocabError,
     __version__,
 )
+from l2t.drops import DroppedExamplesWarning
 from l2t.engine import Engine, Example, PackedBatch
 from l2t.generate import generate
 from l2t.tasks import TaskInfo, task_id, task_name, tasks
@@ -28,6 +29,7 @@ from l2t.tokenizer import Tokenizer
 __all__ = [
     "RAW_TASK_ID",
     "ConfigError",
+    "DroppedExamplesWarning",
     "Engine",
     "Example",
     "InputError",

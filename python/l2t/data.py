@@ -17,6 +17,15 @@ Resuming with worker processes needs the main process to know how far each worke
 its consumer's position and rotates the workers so that the order of items continues exactly.
 Without workers, :class:`L2TStream`'s own ``state_dict()`` does the same (and it also serves
 ``torchdata``'s ``StatefulDataLoader``, which calls it inside each worker).
+
+Every ``iter()`` of a stream or a loader starts a whole pass over the stream (all its ``epochs``),
+as a ``DataLoader`` over any ``IterableDataset`` does, except the first one after
+``load_state_dict()``: that one resumes, and takes the saved position with it, whether it runs to
+the end or is broken off. A state taken after a pass ran to the end describes a fresh pass.
+
+The engine counts what it drops (examples longer than a row, raw tokens that fill no row, ...);
+the stream adds its counters up per iteration (:attr:`L2TStream.stats`, :attr:`L2TLoader.stats`)
+and warns (:class:`l2t.DroppedExamplesWarning`) when most examples are dropped for their length.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import hashlib
 import os
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,13 +42,41 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from l2t import _l2t
+from l2t.drops import warn_if_most_dropped
 from l2t.engine import Engine, PackedBatch
-from l2t.parts import Layout, PartReader
+from l2t.parts import LAYOUT_LIMITS, Layout, PartReader
 from l2t.sources import Source, open_sources
 from l2t.tokenizer import Tokenizer, tokenizer_json
 
 STATE_VERSION = 1
-POSITION = "l2t_position"  # key of the position tensor in every item (L2TLoader removes it)
+# Key of the int64 vector every item carries (L2TLoader removes it): the consumer, its position
+# (epoch, unit, row) and then its engine counters so far, so that a loader learns both from the
+# items its workers send.
+POSITION = "l2t_position"
+POSITION_FIELDS = 4  # consumer, epoch, unit, row; the counters follow
+# Drops are judged once this many examples were made or dropped (a few hundred documents): the
+# share of the first units swings widely. Then more than half dropped is worth a warning.
+DROP_WARNING_MIN_EXAMPLES = 500
+
+Position = tuple[int, int, int]  # (epoch, unit, row): where a consumer's next row is
+
+
+@dataclass
+class _Handoff:
+    """What an :class:`L2TLoader` gives the stream's iterations (in-process or in its workers)."""
+
+    positions: dict[int, Position]
+    rotation: int  # worker w plays worker (w + rotation) % num_workers
+
+
+@dataclass
+class _Progress:
+    """How far one :class:`L2TLoader` loop got: the latest position and counters per consumer."""
+
+    positions: dict[int, Position] = field(default_factory=dict)
+    consumed: int = 0
+    counts: dict[int, np.ndarray] = field(default_factory=dict)
+    warned: bool = False
 
 
 def _distributed() -> tuple[int, int]:
@@ -119,6 +157,19 @@ class L2TStream(IterableDataset):
         self.batch_docs = batch_docs
         # A shuffle block holds whole units.
         self.block_docs = -(-shuffle_buffer // batch_docs) * batch_docs if shuffle_buffer else 0
+        most = LAYOUT_LIMITS["batch_docs"]
+        if (self.block_docs or batch_docs) > most:
+            raise _l2t.ConfigError(
+                f"a unit or shuffle block holds at most {most} documents, not "
+                f"{self.block_docs or batch_docs} (batch_docs={batch_docs}, "
+                f"shuffle_buffer={shuffle_buffer})"
+            )
+        block = self.block_docs or batch_docs
+        # One read batch per block, never closed early by its bytes: a shuffle permutes a whole
+        # block. Built now, so that a bad value is refused here rather than in a worker.
+        self._layout = Layout(
+            shard_docs=block, batch_docs=block, batch_bytes=LAYOUT_LIMITS["batch_bytes"]
+        )
         self.epochs = epochs
         self.isolate = profile != "paper" if isolate is None else isolate
         self.ignore_pads = profile != "paper" if ignore_pads is None else ignore_pads
@@ -135,12 +186,19 @@ class L2TStream(IterableDataset):
             self.overrides["mask_prompts"] = True
         engine = self._new_engine(0)  # checks the configuration now, in the main process
         self.config = {k: v for k, v in engine.config.items() if k != "threads"}
+        # The engine's counters, flattened in a fixed order (read off a call on no documents), so
+        # that they travel as a vector with every item.
+        self._count_keys = [("units",)] + [k for k, _ in _flat_stats(engine.generate([]).stats)]
         self._sources = open_sources(source, **self.read_options)
-        # Positions to start from, by consumer: {consumer: (epoch, unit, row)}.
-        self._start: dict[int, tuple[int, int, int]] = {}
-        self._rotation = 0  # resumed worker w plays worker (w + rotation) % num_workers
-        self._yielded: dict[int, tuple[int, int, int]] = {}  # positions reached in this process
-        self._numpy_items = False  # L2TLoader sets it: workers send numpy, it converts
+        self._tokenizer_sha256 = hashlib.sha256(self.tokenizer_json.encode()).hexdigest()
+        # The saved position the next iteration resumes from ({consumer: position}), and the
+        # process that loaded it: a DataLoader worker that inherited it cannot use it.
+        self._resume: dict[int, Position] = {}
+        self._resume_pid = 0
+        self._handoff: _Handoff | None = None  # set by L2TLoader while it starts an iteration
+        # The latest iteration in this process: its positions reached and its counters.
+        self._yielded: dict[int, Position] = {}
+        self._counts = np.zeros(len(self._count_keys), dtype=np.int64)
 
     # -- pickling (spawned workers rebuild the engine and sources) ------------------------------
 
@@ -188,7 +246,8 @@ class L2TStream(IterableDataset):
         """What decides the rows: a resumed state must come from the same."""
         return {
             "config": self.config,
-            "tokenizer_sha256": hashlib.sha256(self.tokenizer_json.encode()).hexdigest(),
+            # Hashed once: StatefulDataLoader asks a worker for its state after every batch.
+            "tokenizer_sha256": self._tokenizer_sha256,
             "inputs": [s.info() for s in self._opened_sources()],
             "batch_docs": self.batch_docs,
             "block_docs": self.block_docs,
@@ -201,47 +260,121 @@ class L2TStream(IterableDataset):
 
     # -- iteration --------------------------------------------------------------------------
 
-    def _consumer(self) -> tuple[int, int]:
+    def _consumer(self, rotation: int) -> tuple[int, int]:
         """The consumer index of the running iterator, and the number of consumers."""
         info = get_worker_info()
         workers = 1 if info is None else info.num_workers
-        worker = 0 if info is None else (info.id + self._rotation) % workers
+        worker = 0 if info is None else (info.id + rotation) % workers
         return self.rank * workers + worker, self.world_size * workers
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for item in self._items():
-            yield item if self._numpy_items else _to_torch(item)
+        """A whole pass, or the rest of the saved one right after :meth:`load_state_dict`."""
+        # Not a generator function: the iteration takes its start (and the saved position is
+        # consumed) at iter(), where DataLoader's fetcher and StatefulDataLoader call it, not at
+        # the first next().
+        handoff = self._handoff
+        if handoff is not None:
+            start, rotation = handoff.positions, handoff.rotation
+        else:
+            start, rotation = self._take_resume(), 0
+        consumer, consumers = self._consumer(rotation)
+        position = start.get(consumer, (0, consumer, 0))
+        # Fresh objects per iteration: an older iterator still alive updates only its own.
+        self._yielded = {consumer: position} if consumer in start else {}
+        self._counts = np.zeros(len(self._count_keys), dtype=np.int64)
+        items = self._items(
+            consumer, consumers, position, self._yielded, self._counts, warn=handoff is None
+        )
+        if handoff is not None:
+            return items  # numpy, cheap to send from a worker; the loader makes tensors
+        return (_to_torch(item) for item in items)
 
-    def _items(self) -> Iterator[dict[str, Any]]:
+    def _take_resume(self) -> dict[int, Position]:
+        resume, self._resume = self._resume, {}
+        if resume and get_worker_info() is not None and self._resume_pid != os.getpid():
+            raise _l2t.ConfigError(
+                "L2TStream.load_state_dict() was called in the main process, but the stream "
+                "runs in DataLoader workers, which count consumers differently: resume with "
+                "L2TLoader.load_state_dict(), or with torchdata's StatefulDataLoader"
+            )
+        return resume
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """The engine's counters over the units this process made in its latest iteration.
+
+        ``units`` (engine calls), the engine's own counters (``documents``, ``rows``,
+        ``raw_tokens_dropped``, ...), their totals over tasks (``examples`` made, ``too_long``:
+        examples dropped for being longer than ``min(seq_len, max_length)``,
+        ``chunks_filtered``) and ``tasks``: the counters of each task. With DataLoader
+        workers each worker counts its own: read :attr:`L2TLoader.stats` instead.
+        """
+        return _nested_stats(self._count_keys, self._counts)
+
+    def _items(
+        self,
+        consumer: int,
+        consumers: int,
+        start: Position,
+        positions: dict[int, Position],
+        counts: np.ndarray,
+        *,
+        warn: bool,
+    ) -> Iterator[dict[str, Any]]:
         """Items as numpy arrays (cheap to send from a worker: one pickle, no shared memory)."""
-        consumer, consumers = self._consumer()
-        epoch, unit, row = self._start.get(consumer, (0, consumer, 0))
-        rows = self._rows(consumer, consumers, epoch, unit, row)
+        rows = self._rows(consumer, consumers, *start, counts=counts, warn=warn)
 
-        def tagged(item: dict[str, Any], position: tuple[int, int, int]) -> dict[str, Any]:
-            self._yielded[consumer] = position
-            return {**item, POSITION: np.array([consumer, *position], dtype=np.int64)}
+        def tagged(item: dict[str, Any], position: Position) -> dict[str, Any]:
+            positions[consumer] = position
+            tag = np.concatenate((np.array([consumer, *position], dtype=np.int64), counts))
+            return {**item, POSITION: tag}
 
         if self.batch_size is None:
             for item, position in rows:
                 yield tagged(item, position)
-            return
-        group: list[dict[str, np.ndarray]] = []
-        for item, position in rows:
-            group.append(item)
-            if len(group) == self.batch_size:
+        else:
+            group: list[dict[str, np.ndarray]] = []
+            for item, position in rows:
+                group.append(item)
+                if len(group) == self.batch_size:
+                    yield tagged(_stack(group), position)
+                    group = []
+            if group:  # the last, short batch of a finite stream
                 yield tagged(_stack(group), position)
-                group = []
-        if group:  # the last, short batch of a finite stream
-            yield tagged(_stack(group), position)
+        # The pass ran to the end. In a process of its own it is the whole pass, and a state
+        # taken now must start the next one; a DataLoader worker's end is only its share of the
+        # pass (StatefulDataLoader marks the loader's end itself), so it keeps the exact position.
+        if get_worker_info() is None:
+            positions.clear()
 
     def _rows(
-        self, consumer: int, consumers: int, epoch: int, unit: int, row: int
-    ) -> Iterator[tuple[dict[str, torch.Tensor], tuple[int, int, int]]]:
-        """Rows of this consumer from (epoch, unit, row) on, each with the position after it."""
+        self,
+        consumer: int,
+        consumers: int,
+        epoch: int,
+        unit: int,
+        row: int,
+        *,
+        counts: np.ndarray,
+        warn: bool,
+    ) -> Iterator[tuple[dict[str, np.ndarray], Position]]:
+        """Rows of this consumer from (epoch, unit, row) on, each with the position after it.
+
+        Adds each unit's engine counters to `counts`; warns (once) if `warn` and most examples
+        were dropped for their length.
+        """
+        warned = not warn
         while self.epochs is None or epoch < self.epochs:
             engine = self._engine(epoch)
             for u, packed in self._units(engine, epoch, consumer, consumers, unit):
+                counts += _count_vector(self._count_keys, packed.stats)
+                if not warned and warn_if_most_dropped(
+                    _nested_stats(self._count_keys, counts),
+                    self.config,
+                    who="L2TStream",
+                    min_examples=DROP_WARNING_MIN_EXAMPLES,
+                ):
+                    warned = True
                 views = _row_views(
                     packed,
                     isolate=self.isolate,
@@ -268,7 +401,7 @@ class L2TStream(IterableDataset):
 
         reader = PartReader(
             self._opened_sources(),
-            Layout(shard_docs=block, batch_docs=block, batch_bytes=1 << 62),
+            self._layout,
             wanted,
             max_docs=None,
             on_error=self.on_error,
@@ -314,10 +447,16 @@ class L2TStream(IterableDataset):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continues from `state` on the next iteration; refuses another configuration."""
+        """Continues from `state` on the next iteration (only that one); refuses another setup.
+
+        Call it in the process that iterates: without workers, or inside a worker as
+        ``StatefulDataLoader`` does (:class:`L2TLoader` has its own for workers).
+        """
         self._check(state)
-        self._start = {int(c): (p[0], p[1], p[2]) for c, p in state["positions"].items()}
-        self._yielded = dict(self._start)
+        self._resume = {int(c): (p[0], p[1], p[2]) for c, p in state["positions"].items()}
+        self._resume_pid = os.getpid()
+        self._yielded = dict(self._resume)  # state_dict() before iterating gives it back
+        self._counts = np.zeros(len(self._count_keys), dtype=np.int64)
 
     def _check(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
@@ -334,6 +473,39 @@ class L2TStream(IterableDataset):
         if state["fingerprint"] != mine:
             changed = sorted(k for k in mine if mine[k] != state["fingerprint"].get(k))
             raise _l2t.ConfigError(f"the state was saved with another configuration ({changed})")
+
+
+def _flat_stats(stats: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], int]]:
+    """The engine's counters as ((key, ...), value): top-level ones, then each task's."""
+    for key, value in stats.items():
+        if key == "tasks":
+            for task, counters in value:
+                for counter, n in counters.items():
+                    yield ("tasks", task, counter), int(n)
+        elif isinstance(value, int):
+            yield (key,), value
+
+
+def _count_vector(keys: list[tuple[str, ...]], stats: dict[str, Any]) -> np.ndarray:
+    """One engine call's counters in the order of `keys` (the call itself counts as a unit)."""
+    flat = dict(_flat_stats(stats))
+    flat[("units",)] = 1
+    return np.array([flat.get(k, 0) for k in keys], dtype=np.int64)
+
+
+def _nested_stats(keys: list[tuple[str, ...]], counts: np.ndarray) -> dict[str, Any]:
+    """Counters as a dict: top-level ones, the task counters' totals, and ``tasks``."""
+    out: dict[str, Any] = {}
+    tasks: dict[str, dict[str, int]] = {}
+    for key, n in zip(keys, counts.tolist(), strict=True):
+        if key[0] == "tasks":
+            tasks.setdefault(key[1], {})[key[2]] = n
+        else:
+            out[key[0]] = n
+    for total in ("examples", "too_long", "chunks_filtered"):
+        out.setdefault(total, sum(t.get(total, 0) for t in tasks.values()))
+    out["tasks"] = tasks
+    return out
 
 
 def _row_views(
@@ -430,6 +602,10 @@ class L2TLoader(DataLoader):
     counts items, so ``state_dict()`` taken after any step resumes (``load_state_dict`` before
     iterating) with exactly the next item, with any number of workers.
 
+    Each ``iter()`` is a whole pass over the stream, except the first after
+    ``load_state_dict()``, which continues the saved one; a state taken after a loop ran to the
+    end describes a fresh pass, so ``for epoch in ...: for batch in loader:`` sees every pass.
+
     Args:
         stream: the dataset.
         batch_size: rows per batch when the stream yields single rows (``stream.batch_size`` is
@@ -453,25 +629,50 @@ class L2TLoader(DataLoader):
         kwargs.setdefault("collate_fn", _keep if batch_size is None else _stack)
         super().__init__(stream, batch_size=batch_size, **kwargs)
         self.stream = stream
-        self._consumed = 0
-        self._positions: dict[int, tuple[int, int, int]] = {}
+        self._progress = _Progress()  # of the latest loop, or the state loaded for the next
+        self._resume_next = False
 
     def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        # Not a generator function: as with a DataLoader, the workers start (and take the
+        # position) at iter(), so a saved position is consumed by exactly one iteration.
+        if self.stream._resume:
+            raise _l2t.ConfigError(
+                "the stream holds a position loaded with L2TStream.load_state_dict(); an "
+                "L2TLoader resumes from its own state: call L2TLoader.load_state_dict()"
+            )
+        loaded = self._progress if self._resume_next else _Progress()
+        self._resume_next = False
+        # A fresh object per loop: an abandoned iterator still alive updates only its own.
+        progress = _Progress(dict(loaded.positions), loaded.consumed)
+        self._progress = progress
         workers = max(self.num_workers, 1)
-        self.stream._rotation = self._consumed % workers
-        self.stream._start = dict(self._positions)
-        self.stream._numpy_items = True
+        self.stream._handoff = _Handoff(dict(progress.positions), progress.consumed % workers)
         try:
-            for item in super().__iter__():
-                position = np.asarray(item.pop(POSITION))
-                if position.ndim > 1:  # a user's collate_fn stacked the positions of single rows
-                    position = position[-1]
-                consumer, *at = (int(x) for x in position)
-                self._positions[consumer] = (at[0], at[1], at[2])
-                self._consumed += 1
-                yield self._tensors(item)
+            batches = super().__iter__()
         finally:
-            self.stream._numpy_items = False
+            self.stream._handoff = None  # the workers (or the in-process iterator) have it now
+        return self._loop(batches, progress)
+
+    def _loop(self, batches: Iterator[Any], progress: _Progress) -> Iterator[dict[str, Any]]:
+        for item in batches:
+            tag = np.asarray(item.pop(POSITION))
+            if tag.ndim > 1:  # a user's collate_fn stacked the tags of single rows
+                tag = tag[-1]
+            consumer, *at = (int(x) for x in tag[:POSITION_FIELDS])
+            progress.positions[consumer] = (at[0], at[1], at[2])
+            progress.counts[consumer] = tag[POSITION_FIELDS:]
+            progress.consumed += 1
+            if not progress.warned:
+                progress.warned = warn_if_most_dropped(
+                    self._stats(progress),
+                    self.stream.config,
+                    who="L2TStream",
+                    min_examples=DROP_WARNING_MIN_EXAMPLES,
+                )
+            yield self._tensors(item)
+        # The pass is whole: a state taken now starts the next pass, not an empty rest of this.
+        progress.positions.clear()
+        progress.consumed = 0
 
     def _tensors(self, item: dict[str, Any]) -> dict[str, Any]:
         item = _to_torch(item)
@@ -481,6 +682,22 @@ class L2TLoader(DataLoader):
             }
         return item
 
+    def _stats(self, progress: _Progress) -> dict[str, Any]:
+        keys = self.stream._count_keys
+        total = np.zeros(len(keys), dtype=np.int64)
+        for counts in progress.counts.values():
+            total += counts
+        return _nested_stats(keys, total)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """The engine's counters, as :attr:`L2TStream.stats`, over all workers of this loop.
+
+        They cover the units the workers made since the loop started (or resumed), as far as
+        the items delivered so far tell: a worker's counters ride on each item it sends.
+        """
+        return self._stats(self._progress)
+
     def state_dict(self) -> dict[str, Any]:
         """The loader's position: per consumer, and the number of items taken."""
         return {
@@ -489,17 +706,18 @@ class L2TLoader(DataLoader):
             "world_size": self.stream.world_size,
             "rank": self.stream.rank,
             "num_workers": self.num_workers,
-            "consumed": self._consumed,
-            "positions": {str(c): list(p) for c, p in self._positions.items()},
+            "consumed": self._progress.consumed,
+            "positions": {str(c): list(p) for c, p in self._progress.positions.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resumes from `state` at the next iteration; refuses another setup."""
+        """Resumes from `state` at the next iteration (only that one); refuses another setup."""
         self.stream._check(state)
         if state["num_workers"] != self.num_workers:
             raise _l2t.ConfigError(
                 f"the state was saved with {state['num_workers']} workers, not "
                 f"{self.num_workers}: the consumers would differ"
             )
-        self._consumed = state["consumed"]
-        self._positions = {int(c): (p[0], p[1], p[2]) for c, p in state["positions"].items()}
+        positions = {int(c): (p[0], p[1], p[2]) for c, p in state["positions"].items()}
+        self._progress = _Progress(positions, state["consumed"])
+        self._resume_next = True

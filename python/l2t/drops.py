@@ -20,28 +20,50 @@ class DroppedExamplesWarning(UserWarning):
     """Most examples were longer than the row (``max_length``) and were dropped."""
 
 
-def length_drops(counts: Mapping[str, Any]) -> tuple[int, int]:
-    """(examples kept, examples dropped as too long) from engine counters.
+def _per_task(counts: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Per-task counters by name.
 
-    `counts` is an engine ``stats`` dict (its ``tasks`` a list of ``[name, counts]`` pairs) or
-    a manifest's counts (``tasks`` a mapping of name to counts).
+    From an engine ``stats`` dict (``tasks`` a list of ``[name, counts]`` pairs) or a manifest's
+    or stream's counts (``tasks`` a mapping of name to counts).
     """
     tasks = counts.get("tasks", {})
-    per_task = tasks.values() if isinstance(tasks, Mapping) else (c for _, c in tasks)
-    kept = dropped = 0
-    for c in per_task:
-        kept += c.get("examples", 0)
-        dropped += c.get("too_long", 0)
-    return kept, dropped
+    return dict(tasks.items() if isinstance(tasks, Mapping) else tasks)
 
 
-def warn_if_most_dropped(kept: int, dropped: int, max_length: int, *, stacklevel: int = 2) -> None:
-    """Warns (:class:`DroppedExamplesWarning`) when more examples were dropped than kept."""
-    if dropped > kept and kept + dropped >= MIN_EXAMPLES_TO_WARN:
-        warnings.warn(
-            f"{dropped:,} of {kept + dropped:,} examples were longer than max_length="
-            f"{max_length} ids and were dropped; raise seq_len, set max_length, or mix in raw "
-            "text (raw_ratio) if that is not what you want",
-            DroppedExamplesWarning,
-            stacklevel=stacklevel + 1,
-        )
+def length_drops(counts: Mapping[str, Any]) -> tuple[int, int]:
+    """(examples kept, examples dropped as too long) from engine counters."""
+    tasks = _per_task(counts).values()
+    return sum(c.get("examples", 0) for c in tasks), sum(c.get("too_long", 0) for c in tasks)
+
+
+def warn_if_most_dropped(
+    counts: Mapping[str, Any],
+    config: Mapping[str, Any],
+    *,
+    who: str,
+    min_examples: int = MIN_EXAMPLES_TO_WARN,
+    stacklevel: int = 2,
+) -> bool:
+    """Warns (:class:`DroppedExamplesWarning`) when more examples were dropped than kept.
+
+    `counts` are engine counters summed over what `who` (``"l2t generate"``, ``"L2TStream"``)
+    made, `config` the engine's configuration. Returns whether it warned.
+    """
+    kept, dropped = length_drops(counts)
+    tried = kept + dropped
+    if tried < min_examples or 2 * dropped <= tried:
+        return False
+    seq_len, max_length = config["seq_len"], config["max_length"]
+    worst = sorted(_per_task(counts).items(), key=lambda kv: -kv[1].get("too_long", 0))[:3]
+    warnings.warn(
+        f"{who} dropped {dropped:,} of {tried:,} examples ({100 * dropped / tried:.0f}%) because "
+        f"they are longer than {min(seq_len, max_length)} tokens (an example must fit in a row: "
+        f"seq_len={seq_len}, max_length={max_length}); it made {counts.get('rows', 0):,} rows "
+        f"from {counts.get('documents', 0):,} documents. Most dropped: "
+        + ", ".join(f"{task} {c.get('too_long', 0)}" for task, c in worst)
+        + ". Raise seq_len (and max_length if it is the smaller), or add raw text "
+        "(raw_ratio=...) to fill the rows.",
+        DroppedExamplesWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return True

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from l2t import _l2t, manifest, shards
-from l2t.drops import length_drops, warn_if_most_dropped
+from l2t.drops import warn_if_most_dropped
 from l2t.engine import Engine
 from l2t.output_dir import OutputDirectory, check_parts, fault_point
 from l2t.parts import Batch, Layout, PartEnd, PartReader
@@ -155,8 +155,7 @@ def generate(
         result = run.execute(progress)
     finally:
         run.output.release()
-    kept, dropped = length_drops(result["totals"]["counts"])
-    warn_if_most_dropped(kept, dropped, engine.config["max_length"])
+    warn_if_most_dropped(result["totals"]["counts"], engine.config, who="l2t generate")
     return result
 
 

@@ -331,20 +331,10 @@ class OutputDirectory:
 
     def write_json(self, path: Path, value: Any) -> None:
         """Writes JSON atomically through this writer's own temporary file."""
-        tmp = self.temporary(path.name)
-        try:
-            with tmp.open("w", encoding="utf-8") as f:
-                json.dump(value, f, indent=1, ensure_ascii=False)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        self.write_text(path, json.dumps(value, indent=1, ensure_ascii=False) + "\n")
 
     def write_text(self, path: Path, text: str) -> None:
-        """Writes text atomically through this writer's own temporary file."""
+        """Writes text atomically (synced, then renamed) through this writer's own temporary."""
         tmp = self.temporary(path.name)
         try:
             with tmp.open("w", encoding="utf-8") as f:

@@ -10,7 +10,6 @@ allows (Parquet row groups, JSON lines), and cuts them into engine batches.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,9 @@ import numpy as np
 
 from l2t import _l2t
 from l2t.sources import Source
+
+# Upper bounds that catch typos before they become an allocation failure or a run that never ends.
+LAYOUT_LIMITS = {"shard_docs": 1 << 40, "batch_docs": 1 << 22, "batch_bytes": 1 << 40}
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,10 @@ class Layout:
     batch_bytes: int = 64 << 20
 
     def __post_init__(self) -> None:
-        for name in ("shard_docs", "batch_docs", "batch_bytes"):
-            if getattr(self, name) < 1:
-                raise _l2t.ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name, most in LAYOUT_LIMITS.items():
+            value = getattr(self, name)
+            if type(value) is not int or not 1 <= value <= most:
+                raise _l2t.ConfigError(f"{name} must be an integer in [1, {most}], not {value!r}")
 
 
 @dataclass
@@ -164,6 +167,10 @@ class PartReader:
                 end = doc + 1
                 if self.needed(doc):
                     yield self._load(source, raw, doc)
+        except GeneratorExit:
+            # The consumer dropped the stream (maybe at interpreter exit, when this module's
+            # globals and _l2t's may already be None): `_l2t.SourceError` must not be evaluated.
+            raise
         except _l2t.SourceError as e:
             if self.on_error == "raise":
                 raise
@@ -171,8 +178,11 @@ class PartReader:
                 {"path": source.name, "rows_read": end - base, "reason": str(e)}
             )
         finally:
-            with contextlib.suppress(Exception):
+            # Not contextlib.suppress: at exit `contextlib` may be None like any module global.
+            try:  # noqa: SIM105
                 it.close()  # type: ignore[attr-defined]
+            except Exception:  # a source failing to close must not hide why we stopped
+                pass
         return end
 
     def _seek(self, source: Source, base: int, end: int) -> Iterator[Row]:
@@ -188,6 +198,8 @@ class PartReader:
                         break
                     yield self._load(source, raw, doc)
                     doc += 1
+            except GeneratorExit:
+                raise  # dropped by the consumer: as in _scan, evaluate no module global
             except _l2t.SourceError as e:
                 if self.on_error == "raise":
                     raise
@@ -196,8 +208,10 @@ class PartReader:
                     yield Row(doc, "", None, skip_record(source, doc - base, f"unreadable: {e}"))
                     doc += 1
             finally:
-                with contextlib.suppress(Exception):
+                try:  # noqa: SIM105 (builtins only, as in _scan)
                     it.close()  # type: ignore[attr-defined]
+                except Exception:  # as in _scan
+                    pass
             pos = max(doc, first + 1)
 
     def _load(self, source: Source, raw: Any, doc: int) -> Row:
