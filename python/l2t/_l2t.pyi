@@ -19,6 +19,7 @@ __all__ = [
     "VocabError",
     "__version__",
     "char_classes",
+    "panic_inside_core",
     "profile_config",
     "py_string_ops",
     "split_sentences",
