@@ -318,6 +318,10 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.set_defaults(run=_merge)
 
 
+# Optional dependencies, by top-level module, and the extra that installs them.
+OPTIONAL_MODULES = {"torch": "train", "transformers": "train", "matplotlib": "train"}
+
+
 def _show_warning(message: Warning | str, category: type[Warning], *_: object) -> None:
     """Warnings as one line on standard error, like the errors (no source line)."""
     print(f"l2t: warning: {message}", file=sys.stderr)
@@ -327,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``l2t`` command."""
     parser = argparse.ArgumentParser(prog="l2t", description=l2t.__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"l2t {l2t.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command")
     _add_generate(sub)
     _add_train(sub)
     _add_eval(sub)
@@ -352,12 +356,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(run=_demo)
 
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `l2t`: what it can do, not an error
+        parser.print_help()
+        return 0
     warnings.simplefilter("always", DroppedExamplesWarning)
     warnings.showwarning = _show_warning
     try:
         return int(args.run(args))
     except l2t.L2TError as e:
         print(f"l2t: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        extra = OPTIONAL_MODULES.get((e.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"l2t: error: `l2t {args.command}` needs {e.name}, which is not installed: "
+            f"pip install 'l2t[{extra}]'",
+            file=sys.stderr,
+        )
         return 2
 
 
