@@ -46,3 +46,13 @@ def test_a_missing_optional_dependency_is_one_line_naming_the_extra(tmp_path):
     assert proc.stderr == (
         "l2t: error: `l2t train` needs torch, which is not installed: pip install 'l2t[train]'\n"
     )
+
+
+def test_every_generate_option_with_a_default_says_it_in_its_help():
+    proc = subprocess.run(
+        [sys.executable, "-m", "l2t.cli", "generate", "--help"], capture_output=True, text=True
+    )
+    shown = " ".join(proc.stdout.split())  # argparse wraps lines
+    for default in ("(default: default)", "(default: 0)", "(default: parquet)", "(default: raise)",
+                    "(default: file)", "(default: 64.0)", "(default: 65536)"):  # fmt: skip
+        assert default in shown, default

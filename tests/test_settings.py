@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 import l2t
-from l2t.settings import read_settings, refuse_unknown
+from l2t.settings import check_fields, read_settings
 
 
 def test_json_and_yaml_settings_read_alike(tmp_path):
@@ -40,6 +40,18 @@ def test_unknown_fields_are_listed():
     class Options:
         lr: float = 0.1
 
-    refuse_unknown(Options, {"lr": 1.0}, "options")
+    check_fields(Options, {"lr": 1.0}, "options")
     with pytest.raises(l2t.ConfigError, match=r"unknown options \['lr_max'\]; known: \['lr'\]"):
-        refuse_unknown(Options, {"lr_max": 1.0}, "options")
+        check_fields(Options, {"lr_max": 1.0}, "options")
+
+
+def test_missing_required_fields_are_named_with_the_file(tmp_path):
+    from l2t.train.trainer import TrainConfig
+
+    path = tmp_path / "run.json"
+    path.write_text('{"run_dir": "runs/x"}')
+    with pytest.raises(l2t.ConfigError) as caught:
+        TrainConfig.from_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: missing training options [")
+    assert "'data'" in message and "'run_dir'" not in message

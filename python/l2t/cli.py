@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import l2t
 from l2t.corpus import documents_from_file, pydoc_documents, train_demo_tokenizer
@@ -266,8 +267,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("inputs", nargs="+", help="files, directories or globs (Parquet, JSONL, text)")
     p.add_argument("--tokenizer", required=True, help="tokenizer.json or its directory")
     p.add_argument("--output", "-o", required=True, help="output directory")
-    p.add_argument("--profile", choices=["paper", "default"], default="default")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", choices=["paper", "default"], default="default", help=PROFILE_HELP)
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     p.add_argument("--threads", type=int, help="engine threads (default: all cores)")
     p.add_argument("--seq-len", type=int, help="packed row length (default 2048)")
     mix = p.add_mutually_exclusive_group()
@@ -278,18 +279,36 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     tasks = p.add_mutually_exclusive_group()
     tasks.add_argument("--tasks", help="comma-separated task names (equal weights)")
     tasks.add_argument("--task-weights", help='JSON object, e.g. \'{"typo": 2, "masked_word": 1}\'')
-    p.add_argument("--format", choices=["parquet", "bin", "jsonl"], default="parquet")
+    p.add_argument(
+        "--format", choices=["parquet", "bin", "jsonl"], default="parquet",
+        help="parquet: packed rows with example boundaries; bin: packed ids; jsonl: examples",
+    )  # fmt: skip
     p.add_argument("--shard-index", type=int, default=0, help="this run's index (0-based)")
     p.add_argument("--num-shards", type=int, default=1, help="runs sharing the work")
     p.add_argument("--max-docs", type=int, help="only the first N documents")
     p.add_argument("--text-field", default="text", help="text field of JSONL/Parquet rows")
-    p.add_argument("--text-split", choices=["file", "blank-lines"], default="file")
-    p.add_argument("--input-format", choices=["parquet", "jsonl", "text"])
-    p.add_argument("--on-error", choices=["raise", "skip"], default="raise")
+    p.add_argument(
+        "--text-split",
+        choices=["file", "blank-lines"],
+        default="file",
+        help="text files: one document each, or blocks between blank lines",
+    )
+    p.add_argument(
+        "--input-format",
+        choices=["parquet", "jsonl", "text"],
+        help="read the named files as this format, whatever their extension",
+    )
+    p.add_argument(
+        "--on-error", choices=["raise", "skip"], default="raise",
+        help="a bad row stops the run naming file and row, or is skipped and recorded",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace another config's data")
     p.add_argument("--shard-docs", type=int, default=Layout.shard_docs, help="documents per part")
     p.add_argument("--batch-docs", type=int, default=Layout.batch_docs, help="documents per batch")
-    p.add_argument("--batch-mb", type=float, default=Layout.batch_bytes / (1 << 20))
+    p.add_argument(
+        "--batch-mb", type=float, default=Layout.batch_bytes / (1 << 20),
+        help="MB of text that close a batch early (bounds memory on long documents)",
+    )  # fmt: skip
     p.add_argument(
         "--option",
         action="append",
@@ -301,7 +320,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.set_defaults(run=_generate)
 
     p = sub.add_parser("inspect", help="summarise a generated dataset")
-    p.add_argument("directory")
+    p.add_argument("directory", help="an output directory of l2t generate")
     p.add_argument("--rows", type=int, default=2, help="rows to decode")
     p.add_argument("--width", type=int, default=160, help="characters per decoded segment")
     p.add_argument(
@@ -314,8 +333,30 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p = sub.add_parser(
         "merge", help="write the manifest of --num-shards runs made apart and copied together"
     )
-    p.add_argument("directory")
+    p.add_argument("directory", help="the directory the shards' files were copied into")
     p.set_defaults(run=_merge)
+
+
+PROFILE_HELP = "paper: the reference's behaviour; default: EOS per example, best-fit packing"
+SEED_HELP = "keys every random draw: the same seed and input give the same bytes"
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that ends with the option's default, when there is one to show (not None or off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        flags = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._HelpAction)
+        if action.default is None or isinstance(action, flags):  # a flag's help says it all
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser and subparser of the command shows each option's default in its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
 
 # Optional dependencies, by top-level module, and the extra that installs them.
@@ -329,7 +370,7 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: object) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``l2t`` command."""
-    parser = argparse.ArgumentParser(prog="l2t", description=l2t.__doc__.splitlines()[0])
+    parser = _Parser(prog="l2t", description=l2t.__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"l2t {l2t.__version__}")
     sub = parser.add_subparsers(dest="command")
     _add_generate(sub)
@@ -344,15 +385,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("file", nargs="?", help=".jsonl (field 'text') or a text file; default: pydoc")
     p.add_argument("--tokenizer", required=True, help="tokenizer.json or its directory")
     p.add_argument("--task", help="only this task (l2t name or reference alias)")
-    p.add_argument("--profile", choices=["paper", "default"], default="default")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", choices=["paper", "default"], default="default", help=PROFILE_HELP)
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     p.add_argument("--max-docs", type=int, default=200, help="documents searched per task")
     p.add_argument("--max-chars", type=int, default=0, help="elide longer texts (0: show all)")
     p.set_defaults(run=_preview)
 
     p = sub.add_parser("demo", help="end to end on an embedded corpus, no downloads")
-    p.add_argument("--profile", choices=["paper", "default"], default="paper")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", choices=["paper", "default"], default="paper", help=PROFILE_HELP)
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     p.set_defaults(run=_demo)
 
     args = parser.parse_args(argv)

@@ -2,7 +2,8 @@
 
 Training runs (:class:`l2t.train.trainer.TrainConfig`) and experiments
 (:class:`l2t.experiment.ExperimentConfig`) are read from files the same way: a mapping of field
-names to values, where a misspelt field is an error rather than a silently ignored default.
+names to values, where a misspelt field is an error rather than a silently ignored default, and a
+missing required field is named rather than a TypeError.
 """
 
 from __future__ import annotations
@@ -45,9 +46,25 @@ def read_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
     return values
 
 
-def refuse_unknown(cls: type, values: dict[str, Any], what: str) -> None:
-    """Raises a ConfigError naming the keys of `values` that are not fields of dataclass `cls`."""
-    known = {f.name for f in dataclasses.fields(cls)}
+def check_fields(cls: type, values: dict[str, Any], what: str) -> None:
+    """Raises a ConfigError naming what is wrong with `values` as fields of dataclass `cls`.
+
+    Keys that are not fields, and fields without a default that `values` leaves out (which
+    ``cls(**values)`` would report as a bare TypeError).
+    """
+    fields = dataclasses.fields(cls)
+    known = {f.name for f in fields}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"unknown {what} {unknown}; known: {sorted(known)}")
+    no_default = dataclasses.MISSING
+    missing = [
+        f.name
+        for f in fields
+        if f.init
+        and f.default is no_default
+        and f.default_factory is no_default
+        and f.name not in values
+    ]
+    if missing:
+        raise ConfigError(f"missing {what} {missing} (these have no default)")

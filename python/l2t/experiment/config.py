@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from l2t._l2t import ConfigError
-from l2t.settings import read_settings, refuse_unknown
+from l2t.settings import check_fields, read_settings
 
 # The paper's scenarios. ``raw_ratio`` is the share of documents read as plain next-token text;
 # the rest become L2T examples ("disjoint"), or every document is used both ways ("shared",
@@ -120,12 +120,17 @@ class ExperimentConfig:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> ExperimentConfig:
         """A config from a JSON (or YAML, with PyYAML) recipe, with field overrides."""
-        return cls.from_dict({**read_settings(path), **overrides})
+        try:
+            return cls.from_dict({**read_settings(path), **overrides})
+        except ConfigError as e:
+            if str(e).startswith(str(path)):  # read_settings named the file already
+                raise
+            raise ConfigError(f"{path}: {e}") from None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
         """A config from a mapping; unknown keys are refused, not ignored."""
-        refuse_unknown(cls, values, "experiment options")
+        check_fields(cls, values, "experiment options")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex
 from torch.utils.checkpoint import checkpoint
 
 from l2t._l2t import ConfigError
-from l2t.settings import refuse_unknown
+from l2t.settings import check_fields
 
 IGNORE_INDEX = -100
 VOCAB_MULTIPLE = 128
@@ -131,7 +131,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """A config from :meth:`to_dict`'s output; unknown keys are an error."""
-        refuse_unknown(cls, data, "model config keys")
+        check_fields(cls, data, "model config keys")
         return cls(**data)
 
     def num_parameters(self, *, embeddings: bool = True) -> int:

@@ -35,7 +35,7 @@ import torch
 
 from l2t import _l2t
 from l2t.data import L2TLoader, L2TStream
-from l2t.settings import read_settings, refuse_unknown
+from l2t.settings import check_fields, read_settings
 from l2t.tokenizer import Tokenizer, tokenizer_json
 from l2t.train import distributed
 from l2t.train.model import CausalLM, ModelConfig
@@ -120,12 +120,17 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
         """A config from a JSON (or YAML, with PyYAML installed) file, with overrides."""
-        return cls.from_dict({**read_settings(path), **overrides})
+        try:
+            return cls.from_dict({**read_settings(path), **overrides})
+        except _l2t.ConfigError as e:
+            if str(e).startswith(str(path)):  # read_settings named the file already
+                raise
+            raise _l2t.ConfigError(f"{path}: {e}") from None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """A config from a mapping; unknown keys are refused, not ignored."""
-        refuse_unknown(cls, values, "training options")
+        check_fields(cls, values, "training options")
         if "betas" in values:
             values = {**values, "betas": tuple(values["betas"])}
         return cls(**values)
