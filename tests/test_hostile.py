@@ -1,7 +1,7 @@
 """``l2t generate`` as a hostile user drives it: many writers, kills at every step, bad options.
 
 Race tests start real processes at the same moment and run several rounds; kill tests stop a run
-at the named points of the writing protocol (``L2T_KILL_AT``, see :mod:`l2t.output_dir`) and
+at the named points of the writing protocol (``L2T_KILL_AT``, see :mod:`l2t.faults`) and
 check that the rerun ends byte-identical to an uninterrupted run. The hostile *inputs* (rows,
 files, tokenizers given wrongly) are in ``test_hostile_inputs.py``, the streaming edge cases in
 ``test_hostile_stream.py``.

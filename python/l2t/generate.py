@@ -37,7 +37,8 @@ from typing import Any
 from l2t import _l2t, manifest, shards
 from l2t.drops import warn_if_most_dropped
 from l2t.engine import Engine
-from l2t.output_dir import OutputDirectory, check_parts, fault_point
+from l2t.faults import fault_point
+from l2t.output_dir import OutputDirectory, check_parts
 from l2t.parts import Batch, Layout, PartEnd, PartReader
 from l2t.progress import Progress
 from l2t.sources import Source, open_sources

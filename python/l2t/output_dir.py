@@ -33,48 +33,22 @@ import contextlib
 import errno
 import json
 import os
-import signal
 import socket
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from l2t import _l2t, manifest
+from l2t import _l2t, manifest, shards
+from l2t.faults import fault_point
 
 META = "__l2t__"
 MANIFEST = "manifest.json"
 TOKENIZER = "tokenizer.json"
-PART_PREFIX = "part-"
-PART_EXTENSIONS = (".parquet", ".bin", ".jsonl")
 # Names of the layout before __l2t__ (l2t 0.1: everything beside the parts), still read.
 LEGACY_MANIFEST = "manifest.json"
 LEGACY_PARTIAL_GLOB = "manifest-*-of-*.json"
-
-FAULT_ENV = "L2T_KILL_AT"
-
-
-def fault_point(name: str) -> None:
-    """Kills this process (SIGKILL) at the point `name` when ``L2T_KILL_AT`` names it.
-
-    ``L2T_KILL_AT=part-renamed`` kills at the first time the point is reached,
-    ``part-renamed@3`` at the third. Tests use it to stop a run at each step of the protocol;
-    unset (always, outside tests) it costs one dictionary lookup.
-    """
-    spec = os.environ.get(FAULT_ENV)
-    if not spec:
-        return
-    target, _, nth = spec.partition("@")
-    if target != name:
-        return
-    _fault_hits[name] += 1
-    if _fault_hits[name] == int(nth or 1):
-        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
-
-
-_fault_hits: Counter[str] = Counter()
 
 
 def shard_tag(index: int, count: int) -> str:
@@ -92,8 +66,8 @@ def parse_shard_tag(tag: str) -> tuple[int, int] | None:
 
 
 def is_part(name: str) -> bool:
-    """Whether `name` is a part file's name."""
-    return name.startswith(PART_PREFIX) and name.endswith(PART_EXTENSIONS)
+    """Whether `name` is a part file's name (:func:`l2t.shards.part_name`)."""
+    return name.startswith(shards.PART_PREFIX) and name.endswith(tuple(shards.EXTENSIONS.values()))
 
 
 def find_manifest(directory: Path) -> Path | None:

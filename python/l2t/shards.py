@@ -37,7 +37,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from l2t import _l2t
-from l2t.output_dir import fault_point
+from l2t.faults import fault_point
 from l2t.tasks import task_name
 
 if TYPE_CHECKING:
@@ -53,9 +53,12 @@ BIN_VERSION = 1
 BIN_HEADER = struct.Struct("<8sIIIIQQ24x")
 
 
+PART_PREFIX = "part-"
+
+
 def part_name(index: int, fmt: str) -> str:
     """The file name of output part `index`."""
-    return f"part-{index:06d}{EXTENSIONS[fmt]}"
+    return f"{PART_PREFIX}{index:06d}{EXTENSIONS[fmt]}"
 
 
 class PartWriter(ABC):
