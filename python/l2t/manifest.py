@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,15 +35,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Writes JSON to a temporary file, syncs it, and renames it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1, sort_keys=False, ensure_ascii=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+def to_json(value: Any) -> str:
+    """The text of a manifest file.
+
+    Every writer formats manifests here, so equal manifests are equal bytes whichever run (or
+    ``l2t merge``) wrote them.
+    """
+    return json.dumps(value, indent=1, ensure_ascii=False) + "\n"
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

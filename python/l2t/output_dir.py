@@ -84,6 +84,19 @@ def progress_files(directory: Path) -> list[Path]:
     return found or sorted(directory.glob(LEGACY_PARTIAL_GLOB))
 
 
+def write_atomic(path: Path, text: str, tmp: Path) -> None:
+    """Writes `text` to `tmp`, syncs it and renames it over `path`; no `tmp` survives a failure."""
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _lock_file(f: IO[str], *, wait: bool) -> bool:
     """Locks the open file `f` exclusively: ``flock`` on POSIX, ``msvcrt.locking`` on Windows.
 
@@ -126,6 +139,13 @@ class _Lock:
     def try_acquire(self) -> bool:
         """Takes the lock if no other process (or open file) holds it; never waits."""
         return self._acquire(wait=False)
+
+    def is_free(self) -> bool:
+        """Whether no process holds the lock now (its last holder, if any, is gone)."""
+        if not self.try_acquire():
+            return False
+        self.release()
+        return True
 
     def acquire_waiting(self) -> None:
         """Takes the lock, waiting for its holder (for short critical sections only)."""
@@ -260,26 +280,24 @@ class OutputDirectory:
             if path == self._lock.path:
                 continue
             other = _Lock(path)
-            if other.try_acquire():
-                other.release()
-            else:
+            if not other.is_free():
                 busy.append(f"{path.stem} ({other.holder()})")
         return busy
 
     def remove_stale_temporaries(self) -> None:
-        """Removes this shard's temporaries, and those of shards whose writer is gone."""
+        """Removes this shard's temporaries, and those of shards whose writer is gone.
+
+        Call during admission: no writer can start meanwhile, so a free lock stays free.
+        """
         for tmp in sorted((self.meta / "tmp").glob("*.tmp")):
             tag = tmp.name.rsplit(".", 2)[-2] if tmp.name.count(".") >= 2 else ""
             shard = parse_shard_tag(tag)
-            if shard is None or shard == self.shard:
-                tmp.unlink(missing_ok=True)
-                continue
-            other = _Lock(self.meta / "locks" / f"{tag}.lock")
-            if other.try_acquire():  # its writer is gone: nobody will finish the file
-                try:
-                    tmp.unlink(missing_ok=True)
-                finally:
-                    other.release()
+            if (
+                shard is None
+                or shard == self.shard
+                or _Lock(self.meta / "locks" / f"{tag}.lock").is_free()
+            ):
+                tmp.unlink(missing_ok=True)  # nobody will finish it
 
     def clear(self) -> None:
         """Removes every file of l2t's in the directory but the locks (for ``overwrite``)."""
@@ -304,21 +322,12 @@ class OutputDirectory:
         return self.meta / "tmp" / f"{name}.{self.tag}.tmp"
 
     def write_json(self, path: Path, value: Any) -> None:
-        """Writes JSON atomically through this writer's own temporary file."""
-        self.write_text(path, json.dumps(value, indent=1, ensure_ascii=False) + "\n")
+        """Writes a manifest (or other JSON) atomically through this writer's own temporary."""
+        write_atomic(path, manifest.to_json(value), self.temporary(path.name))
 
     def write_text(self, path: Path, text: str) -> None:
-        """Writes text atomically (synced, then renamed) through this writer's own temporary."""
-        tmp = self.temporary(path.name)
-        try:
-            with tmp.open("w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        """Writes text atomically through this writer's own temporary file."""
+        write_atomic(path, text, self.temporary(path.name))
 
     def legacy_files(self) -> list[str]:
         """Files of the layout before ``__l2t__`` (refused as a place to write)."""
@@ -414,9 +423,8 @@ def merge_directory(directory: Path) -> dict[str, Any]:
         unfinished = [str(p) for p, m in zip(paths, progress, strict=True) if not m["complete"]]
         raise _l2t.OutputError(f"unfinished shard runs: {', '.join(unfinished)}; rerun them")
     legacy = paths[0].parent == directory
-    manifest.write_json_atomic(
-        directory / LEGACY_MANIFEST if legacy else directory / META / MANIFEST, merged
-    )
+    target = directory / LEGACY_MANIFEST if legacy else directory / META / MANIFEST
+    write_atomic(target, manifest.to_json(merged), target.with_name(f".{target.name}.tmp"))
     return merged
 
 
