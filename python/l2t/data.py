@@ -42,7 +42,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from l2t import _l2t
-from l2t.drops import warn_if_most_dropped
+from l2t.drops import most_dropped, warn_if_most_dropped
 from l2t.engine import Engine, PackedBatch
 from l2t.parts import LAYOUT_LIMITS, Layout, PartReader
 from l2t.sources import Source, open_sources
@@ -189,6 +189,12 @@ class L2TStream(IterableDataset):
         # The engine's counters, flattened in a fixed order (read off a call on no documents), so
         # that they travel as a vector with every item.
         self._count_keys = [("units",)] + [k for k, _ in _flat_stats(engine.generate([]).stats)]
+        # Where the examples made and dropped sit in that vector: the drop rule is checked on
+        # every unit and batch, the nested stats built only when it holds.
+        self._kept_at, self._dropped_at = (
+            np.array([i for i, k in enumerate(self._count_keys) if k[0] == "tasks" and k[2] == c])
+            for c in ("examples", "too_long")
+        )
         self._sources = open_sources(source, **self.read_options)
         self._tokenizer_sha256 = hashlib.sha256(self.tokenizer_json.encode()).hexdigest()
         # The saved position the next iteration resumes from ({consumer: position}), and the
@@ -311,6 +317,19 @@ class L2TStream(IterableDataset):
         """
         return _nested_stats(self._count_keys, self._counts)
 
+    def _warn_if_most_dropped(self, counts: np.ndarray) -> bool:
+        """Warns once the counter vector `counts` shows most examples dropped; says if it did."""
+        kept, dropped = int(counts[self._kept_at].sum()), int(counts[self._dropped_at].sum())
+        if not most_dropped(kept, dropped, DROP_WARNING_MIN_EXAMPLES):
+            return False
+        return warn_if_most_dropped(
+            _nested_stats(self._count_keys, counts),
+            self.config,
+            who="L2TStream",
+            min_examples=DROP_WARNING_MIN_EXAMPLES,
+            stacklevel=3,
+        )
+
     def _items(
         self,
         consumer: int,
@@ -368,13 +387,8 @@ class L2TStream(IterableDataset):
             engine = self._engine(epoch)
             for u, packed in self._units(engine, epoch, consumer, consumers, unit):
                 counts += _count_vector(self._count_keys, packed.stats)
-                if not warned and warn_if_most_dropped(
-                    _nested_stats(self._count_keys, counts),
-                    self.config,
-                    who="L2TStream",
-                    min_examples=DROP_WARNING_MIN_EXAMPLES,
-                ):
-                    warned = True
+                if not warned:
+                    warned = self._warn_if_most_dropped(counts)
                 views = _row_views(
                     packed,
                     isolate=self.isolate,
@@ -663,12 +677,7 @@ class L2TLoader(DataLoader):
             progress.counts[consumer] = tag[POSITION_FIELDS:]
             progress.consumed += 1
             if not progress.warned:
-                progress.warned = warn_if_most_dropped(
-                    self._stats(progress),
-                    self.stream.config,
-                    who="L2TStream",
-                    min_examples=DROP_WARNING_MIN_EXAMPLES,
-                )
+                progress.warned = self.stream._warn_if_most_dropped(self._total(progress))
             yield self._tensors(item)
         # The pass is whole: a state taken now starts the next pass, not an empty rest of this.
         progress.positions.clear()
@@ -682,12 +691,12 @@ class L2TLoader(DataLoader):
             }
         return item
 
-    def _stats(self, progress: _Progress) -> dict[str, Any]:
-        keys = self.stream._count_keys
-        total = np.zeros(len(keys), dtype=np.int64)
+    def _total(self, progress: _Progress) -> np.ndarray:
+        """The workers' counter vectors added up."""
+        total = np.zeros(len(self.stream._count_keys), dtype=np.int64)
         for counts in progress.counts.values():
             total += counts
-        return _nested_stats(keys, total)
+        return total
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -696,7 +705,7 @@ class L2TLoader(DataLoader):
         They cover the units the workers made since the loop started (or resumed), as far as
         the items delivered so far tell: a worker's counters ride on each item it sends.
         """
-        return self._stats(self._progress)
+        return _nested_stats(self.stream._count_keys, self._total(self._progress))
 
     def state_dict(self) -> dict[str, Any]:
         """The loader's position: per consumer, and the number of items taken."""

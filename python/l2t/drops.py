@@ -36,6 +36,11 @@ def length_drops(counts: Mapping[str, Any]) -> tuple[int, int]:
     return sum(c.get("examples", 0) for c in tasks), sum(c.get("too_long", 0) for c in tasks)
 
 
+def most_dropped(kept: int, dropped: int, min_examples: int = MIN_EXAMPLES_TO_WARN) -> bool:
+    """The warning's rule: more examples dropped than kept, out of at least `min_examples`."""
+    return kept + dropped >= min_examples and 2 * dropped > kept + dropped
+
+
 def warn_if_most_dropped(
     counts: Mapping[str, Any],
     config: Mapping[str, Any],
@@ -50,9 +55,9 @@ def warn_if_most_dropped(
     made, `config` the engine's configuration. Returns whether it warned.
     """
     kept, dropped = length_drops(counts)
-    tried = kept + dropped
-    if tried < min_examples or 2 * dropped <= tried:
+    if not most_dropped(kept, dropped, min_examples):
         return False
+    tried = kept + dropped
     seq_len, max_length = config["seq_len"], config["max_length"]
     worst = sorted(_per_task(counts).items(), key=lambda kv: -kv[1].get("too_long", 0))[:3]
     warnings.warn(

@@ -294,7 +294,7 @@ class _Run:
                 f"{d} holds part files that no l2t run recorded ({', '.join(foreign[:3])}"
                 f"{', ...' if len(foreign) > 3 else ''}); {again}"
             )
-        records = [p for p in (out.manifest_path,) if p.exists()]
+        records = [out.manifest_path] if out.manifest_path.exists() else []
         for path in records + sorted((out.meta / "progress").glob("*.json")):
             try:
                 old = manifest.identity_of(manifest.read_manifest(path))
